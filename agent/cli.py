@@ -1,0 +1,111 @@
+"""The agent CLI: ``pyprov agent apply`` reads desired state (JSON) on stdin and
+writes one JSON event per line on stdout; the exit code is Puppet's detailed one.
+
+    pyprov agent version            -> {"version": ..., "protocol": N}
+    pyprov agent apply [--check] [--diff] [--force] [--state-dir DIR] < desired.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from typing import TextIO
+
+import agent
+from agent.errors import ProtocolError, PyprovError
+from agent.fsutil.atomic import atomic_write
+from agent.logsetup import configure
+from agent.model import PROTOCOL_VERSION, DesiredState, Event, exit_code
+from agent.reconcile.actions import Options
+from agent.reconcile.engine import reconcile
+from agent.reconcile.handler import HostContext
+from agent.reconcile.lock import host_lock
+from agent.resources import handlers
+from agent.state import StateDir, resolve_state_dir
+
+DEFAULT_LOCK_TIMEOUT = 300.0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pyprov agent", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("version", help="print the agent version and protocol as JSON")
+    apply = sub.add_parser("apply", help="reconcile this host to the desired state on stdin")
+    apply.add_argument("--check", action="store_true", help="plan only; change nothing")
+    apply.add_argument("--diff", action="store_true", help="include unified diffs in events")
+    apply.add_argument("--force", action="store_true",
+                       help="replace files pyprov cannot parse (a backup is kept)")
+    apply.add_argument("--state-dir", help="default $PYPROV_STATE_DIR or /var/lib/pyprov")
+    apply.add_argument("--lock-timeout", type=float, default=DEFAULT_LOCK_TIMEOUT,
+                       help="seconds to wait for another pass on this host (default 300)")
+    apply.add_argument("--input", type=argparse.FileType("r"), default=sys.stdin,
+                       help="desired state file (default: stdin)")
+    apply.add_argument("-v", "--verbose", action="count", default=0)
+    return parser
+
+
+def _emit(event: Event, out: TextIO) -> None:
+    out.write(event.model_dump_json(exclude_defaults=True) + "\n")
+    out.flush()
+
+
+def read_desired(stream: TextIO) -> DesiredState:
+    """Re-validate what the controller sent; a protocol mismatch is its own error."""
+    raw = json.load(stream)
+    if not isinstance(raw, dict) or raw.get("protocol") != PROTOCOL_VERSION:
+        got = raw.get("protocol") if isinstance(raw, dict) else None
+        raise ProtocolError(got, PROTOCOL_VERSION)
+    return DesiredState.model_validate(raw)
+
+
+def _store_desired(state: StateDir, desired: DesiredState) -> None:
+    """Keep the last desired state for the loop and drift checks; unchanged, untouched."""
+    content = desired.model_dump_json(indent=2).encode()
+    try:
+        if state.desired.read_bytes() == content:
+            return
+    except FileNotFoundError:
+        pass
+    atomic_write(state.desired, content, mode=0o600)
+
+
+def _say_waiting(holder: str) -> None:
+    print(f"pyprov: waiting for {holder} to finish", file=sys.stderr, flush=True)
+
+
+def run_apply(args: argparse.Namespace, out: TextIO) -> int:
+    state = StateDir(resolve_state_dir(args.state_dir))
+    desired = read_desired(args.input)
+    options = Options(check=args.check, diff=args.diff, force=args.force)
+    ctx = HostContext(host=desired.host, state=state)
+    changed = failed = False
+    if not args.check:
+        state.ensure()
+        _store_desired(state, desired)
+    # Check mode on a host pyprov never touched must not even create the state dir.
+    lock = (host_lock(state.lock, args.lock_timeout, on_wait=_say_waiting)
+            if not args.check or state.root.exists() else contextlib.nullcontext())
+    with lock:
+        for event in reconcile(list(desired.documents), handlers(), ctx, options):
+            _emit(event, out)
+            changed |= event.changed
+            failed |= event.failed
+    return exit_code(changed, failed)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "version":
+        print(json.dumps({"version": agent.__version__, "protocol": PROTOCOL_VERSION}))
+        return 0
+    configure(args.verbose)
+    try:
+        return run_apply(args, sys.stdout)
+    except (PyprovError, OSError, ValueError) as exc:
+        # ValueError covers malformed JSON and pydantic's ValidationError.
+        _emit(Event(host="localhost", kind="Host", name="agent", status="failed",
+                    summary="agent error", error=str(exc)), sys.stdout)
+        return exit_code(changed=False, failed=True)

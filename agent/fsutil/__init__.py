@@ -1,0 +1,1 @@
+"""File-system helpers every resource shares: atomic writes and bounded backups."""

@@ -1,0 +1,243 @@
+"""Manifest documents: one pydantic model per ``kind``.
+
+Flat documents (``kind``, ``name``, then the kind's fields) so a docker-compose
+service body pastes in as a ``Container``. Every field is checked by its docker
+syntax parser; unknown fields are errors.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from agent.model.daemon_settings import validate_settings
+from agent.model.syntax.command import parse_command
+from agent.model.syntax.errors import SyntaxProblem
+from agent.model.syntax.keyvalues import parse_key_values
+from agent.model.syntax.ports import PortMapping
+from agent.model.syntax.reference import ImageReference, parse_reference
+from agent.model.syntax.restart import RestartPolicy, parse_restart
+from agent.model.syntax.user import parse_user
+from agent.model.syntax.volumes import VolumeMount
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$")
+_HOSTNAME = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)(?:\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*$")
+_PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?$")
+_MAX_LIST = 1000
+
+
+def _absolute_path(value: object, info: ValidationInfo) -> str:
+    """Absolute host path; a relative one is resolved against the manifest's directory."""
+    if not isinstance(value, str) or not value or len(value) > 4096 or "\0" in value:
+        raise SyntaxProblem("a path must be a non-empty string of at most 4096 characters")
+    if not value.startswith("/"):
+        base_dir = (info.context or {}).get("base_dir")
+        if base_dir is None:
+            raise SyntaxProblem(f"path {value!r} must be absolute")
+        value = posixpath.join(base_dir, value)
+    return posixpath.normpath(value)
+
+
+def _reference(value: object) -> str:
+    if not isinstance(value, str):
+        raise SyntaxProblem("an image reference must be a string such as \"mysql:5.6\"")
+    parse_reference(value)
+    return value
+
+
+HostPath = Annotated[str, BeforeValidator(_absolute_path)]
+Reference = Annotated[str, BeforeValidator(_reference)]
+Command = Annotated[tuple[str, ...], BeforeValidator(parse_command)]
+KeyValues = dict[str, str | None]
+
+
+class _Document(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_max_length=65536)
+    kind: str
+    name: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """The identity of a document on a host: two documents may not share it."""
+        return (self.kind, self.name)
+
+
+def _check_name(value: str) -> str:
+    if not _NAME.match(value):
+        raise SyntaxProblem(
+            "name must start with a letter or digit and hold only letters, digits, '_', '.', '-'"
+            " (at most 253 characters)"
+        )
+    return value
+
+
+class DaemonConfig(_Document):
+    """Owned keys of Docker's daemon.json; every other key in the file is preserved."""
+
+    kind: Literal["DaemonConfig"]
+    path: HostPath = "/etc/docker/daemon.json"
+    settings: dict[str, Any] = Field(min_length=1)
+    allow_unknown_keys: bool = False
+
+    _name = field_validator("name")(_check_name)
+
+    @model_validator(mode="after")
+    def _settings_valid(self) -> DaemonConfig:
+        try:
+            validate_settings(self.settings, self.allow_unknown_keys)
+        except SyntaxProblem as exc:
+            raise SyntaxProblem(str(exc), at=("settings", *exc.at)) from None
+        return self
+
+
+class Image(_Document):
+    """An image the host must hold; ``name`` is the reference."""
+
+    kind: Literal["Image"]
+    name: Reference
+    pull: Literal["always", "if-not-present", "never"] = "if-not-present"
+    archive: HostPath | None = None
+    platform: str | None = None
+
+    @field_validator("platform")
+    @classmethod
+    def _platform(cls, value: str | None) -> str | None:
+        if value is not None and not _PLATFORM.match(value):
+            raise SyntaxProblem(f"platform {value!r} must be os/arch[/variant], e.g. linux/amd64")
+        return value
+
+    @property
+    def reference(self) -> ImageReference:
+        return parse_reference(self.name)
+
+
+class Container(_Document):
+    """A container the host must run: a docker-compose service body plus ``state``."""
+
+    kind: Literal["Container"]
+    image: Reference
+    state: Literal["running", "stopped", "absent"] = "running"
+    command: Command | None = None
+    entrypoint: Command | None = None
+    environment: KeyValues = Field(default_factory=dict)
+    ports: tuple[PortMapping, ...] = Field(default=(), max_length=_MAX_LIST)
+    volumes: tuple[VolumeMount, ...] = Field(default=(), max_length=_MAX_LIST)
+    restart: str = "no"
+    working_dir: str | None = None
+    user: str | None = None
+    hostname: str | None = None
+    labels: KeyValues = Field(default_factory=dict)
+
+    _name = field_validator("name")(_check_name)
+
+    @field_validator("environment", mode="before")
+    @classmethod
+    def _environment(cls, value: object) -> KeyValues:
+        return parse_key_values(value, "environment variable")
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _labels(cls, value: object) -> KeyValues:
+        return {k: v or "" for k, v in parse_key_values(value, "label").items()}
+
+    @field_validator("restart", mode="before")
+    @classmethod
+    def _restart(cls, value: object) -> str:
+        return str(parse_restart(value))
+
+    @field_validator("user", mode="before")
+    @classmethod
+    def _user(cls, value: object) -> str | None:
+        return None if value is None else parse_user(value)
+
+    @field_validator("working_dir")
+    @classmethod
+    def _working_dir(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("/"):
+            raise SyntaxProblem(f"working_dir {value!r} must be an absolute path in the container")
+        return value
+
+    @field_validator("hostname")
+    @classmethod
+    def _hostname(cls, value: str | None) -> str | None:
+        if value is not None and (len(value) > 253 or not _HOSTNAME.match(value)):
+            raise SyntaxProblem(f"hostname {value!r} is not a valid host name")
+        return value
+
+    @model_validator(mode="after")
+    def _no_port_twice(self) -> Container:
+        seen: set[tuple[str, str, int]] = set()
+        for mapping in self.ports:
+            if mapping.published is None:
+                continue
+            for port in range(mapping.published.start, mapping.published.end + 1):
+                slot = (mapping.host_ip or "0.0.0.0", mapping.protocol, port)  # noqa: S104
+                if slot in seen:
+                    raise SyntaxProblem(f"host port {port}/{mapping.protocol} is published twice")
+                seen.add(slot)
+        targets = [v.target for v in self.volumes]
+        if len(set(targets)) != len(targets):
+            raise SyntaxProblem("two volumes are mounted on the same container path")
+        return self
+
+    @property
+    def restart_policy(self) -> RestartPolicy:
+        return parse_restart(self.restart)
+
+    @property
+    def image_reference(self) -> ImageReference:
+        return parse_reference(self.image)
+
+
+Document = Annotated[DaemonConfig | Image | Container, Field(discriminator="kind")]
+KINDS: dict[str, type[DaemonConfig | Image | Container]] = {
+    "DaemonConfig": DaemonConfig,
+    "Image": Image,
+    "Container": Container,
+}
+
+
+def document_class(kind: object) -> type[DaemonConfig | Image | Container]:
+    """The model for ``kind``; ``KeyError`` names the known kinds."""
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise KeyError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
+    return KINDS[kind]
+
+
+def conflicts(documents: list[DaemonConfig | Image | Container]) -> list[tuple[int, str, str]]:
+    """Problems no single document shows: (index, field, message) for each later duplicate."""
+    problems: list[tuple[int, str, str]] = []
+    seen: dict[tuple[str, str], int] = {}
+    paths: dict[str, int] = {}
+    published: dict[tuple[str, str, int], str] = {}
+    for index, doc in enumerate(documents):
+        if doc.key in seen:
+            problems.append((index, "name", f"{doc.kind} {doc.name!r} is declared twice"))
+        seen.setdefault(doc.key, index)
+        if isinstance(doc, DaemonConfig):
+            if doc.path in paths:
+                problems.append((index, "path", f"{doc.path} is already managed by another "
+                                 "DaemonConfig; merge their settings into one document"))
+            paths.setdefault(doc.path, index)
+        if isinstance(doc, Container) and doc.state != "absent":
+            for mapping in doc.ports:
+                if mapping.published is None:
+                    continue
+                for port in range(mapping.published.start, mapping.published.end + 1):
+                    slot = (mapping.host_ip or "0.0.0.0", mapping.protocol, port)  # noqa: S104
+                    owner = published.setdefault(slot, doc.name)
+                    if owner != doc.name:
+                        problems.append((index, "ports", f"host port {port}/{mapping.protocol} "
+                                         f"is also published by container {owner!r}"))
+    return problems

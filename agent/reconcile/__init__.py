@@ -1,0 +1,1 @@
+"""Level-triggered reconciliation: observe -> plan (pure, data) -> apply (effects)."""

@@ -1,0 +1,33 @@
+"""Plans are data: what a resource would do, computed without touching the host."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Op = Literal["none", "create", "update", "replace", "recreate", "delete", "restart"]
+
+
+@dataclass(frozen=True)
+class Options:
+    """How a pass runs: ``check`` plans only; ``force`` allows replacing unparsable files."""
+
+    check: bool = False
+    diff: bool = False
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class Action:
+    """One resource's plan. ``refused`` set means the plan cannot proceed safely."""
+
+    op: Op
+    summary: str
+    changes: tuple[str, ...] = ()
+    diff: str | None = None
+    refused: str | None = None
+    payload: Any = field(default=None, compare=False)
+
+    @property
+    def changes_host(self) -> bool:
+        return self.op != "none" and self.refused is None

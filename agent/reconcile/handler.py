@@ -1,0 +1,30 @@
+"""The interface every resource kind implements, and the kinds' dependency order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from agent.reconcile.actions import Action, Options
+from agent.state import StateDir
+
+# Daemon configuration first (it decides mirrors), then images, then containers.
+KIND_ORDER = ("DaemonConfig", "Image", "Container")
+
+
+@dataclass(frozen=True)
+class HostContext:
+    host: str
+    state: StateDir
+
+
+class Handler(Protocol):
+    """``plan`` is pure; ``observe`` only reads; ``apply`` only executes the plan."""
+
+    kind: str
+
+    def observe(self, doc: Any, ctx: HostContext) -> Any: ...
+
+    def plan(self, doc: Any, observed: Any, options: Options) -> Action: ...
+
+    def apply(self, doc: Any, action: Action, ctx: HostContext) -> dict[str, str]: ...

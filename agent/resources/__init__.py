@@ -1,0 +1,12 @@
+"""One package per resource kind; ``handlers()`` maps each kind to its handler."""
+
+from __future__ import annotations
+
+from agent.reconcile.handler import Handler
+
+
+def handlers() -> dict[str, Handler]:
+    """Kinds this agent reconciles; imported on demand to keep start-up small."""
+    from agent.resources.daemon_config import DaemonConfigHandler
+
+    return {"DaemonConfig": DaemonConfigHandler()}

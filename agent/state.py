@@ -1,0 +1,36 @@
+"""The agent's state directory: everything pyprov keeps on a host lives under it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_STATE_DIR = "/var/lib/pyprov"
+STATE_DIR_ENV = "PYPROV_STATE_DIR"
+
+
+def resolve_state_dir(explicit: str | None) -> Path:
+    """``--state-dir`` beats ``$PYPROV_STATE_DIR`` beats the default."""
+    return Path(explicit or os.environ.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR).absolute()
+
+
+@dataclass(frozen=True)
+class StateDir:
+    root: Path
+
+    @property
+    def lock(self) -> Path:
+        return self.root / "agent.lock"
+
+    @property
+    def desired(self) -> Path:
+        """The last desired state the controller sent (for the loop and drift checks)."""
+        return self.root / "desired.json"
+
+    @property
+    def backups(self) -> Path:
+        return self.root / "backups"
+
+    def ensure(self) -> None:
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)

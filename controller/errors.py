@@ -1,0 +1,18 @@
+"""The controller's exception tree.
+
+    ControllerError
+    ├── ManifestError       (controller.manifests.errors) invalid manifests: nothing applied
+    └── TransportError      the agent on a host could not be reached or started
+"""
+
+from __future__ import annotations
+
+
+class ControllerError(Exception):
+    """Root of every error the controller raises on purpose."""
+
+
+class TransportError(ControllerError):
+    def __init__(self, host: str, reason: str) -> None:
+        super().__init__(f"{host}: {reason}")
+        self.host, self.reason = host, reason

@@ -1,0 +1,1 @@
+"""Reading manifests: YAML files and directories into validated documents."""

@@ -1,0 +1,162 @@
+"""Manifest files and directories -> validated documents, or every problem found.
+
+Directories are read recursively in sorted order (``*.yml``, ``*.yaml``). Each
+document is validated against its kind's model with the manifest's directory as
+context (relative volume paths resolve against it). Nothing is returned unless
+every document of every file is valid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from agent.model import Document, document_class
+from agent.model.documents import conflicts
+from controller.manifests.errors import ManifestError, ManifestProblem
+from controller.manifests.yaml_nodes import LoadedDocument, Positions, YamlProblem, load_documents
+
+MAX_FILE_BYTES = 4 * 1024 * 1024
+SUFFIXES = (".yml", ".yaml")
+
+
+@dataclass(frozen=True)
+class SourcedDocument:
+    """A validated document and where it came from."""
+
+    document: Document
+    file: str
+    line: int
+    column: int
+    positions: Positions
+
+
+def manifest_files(paths: Iterable[str | Path]) -> list[Path]:
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES
+                                and p.is_file() and not p.name.startswith(".")))
+        else:
+            files.append(path)
+    return files
+
+
+def format_path(path: tuple[str | int, ...]) -> str:
+    text = ""
+    for part in path[:12]:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text + ("..." if len(path) > 12 else "")
+
+
+def _locate(loc: tuple[str | int, ...], positions: Positions, fallback: tuple[int, int],
+            key_errors: bool) -> tuple[tuple[str | int, ...], tuple[int, int]]:
+    """The deepest field path of a pydantic ``loc`` that the YAML has, and its position."""
+    path: tuple[str | int, ...] = ()
+    for part in loc:
+        if (*path, part) in positions.values:
+            path = (*path, part)
+    if key_errors and path in positions.keys:
+        return path, positions.keys[path]
+    return path, positions.values.get(path, fallback)
+
+
+def _validation_problems(file: str, loaded: LoadedDocument,
+                         exc: ValidationError) -> list[ManifestProblem]:
+    problems = []
+    for error in exc.errors(include_url=False):
+        # A SyntaxProblem may name a path below pydantic's loc (a daemon.json key).
+        below = getattr(error.get("ctx", {}).get("error"), "at", ())
+        loc = (*error["loc"], *below)
+        key_error = error["type"] == "extra_forbidden"
+        path, (line, column) = _locate(loc, loaded.positions, (loaded.line, loaded.column),
+                                       key_error)
+        message = error["msg"].removeprefix("Value error, ")
+        if key_error:
+            message = "unknown field"
+        elif error["type"] == "missing":
+            message = f"missing required field {loc[-1]!r}"
+            path = loc
+        problems.append(ManifestProblem(file, line, column, format_path(path), message))
+    return problems
+
+
+def _validate(file: Path, loaded: LoadedDocument) -> tuple[Any, list[ManifestProblem]]:
+    name = str(file)
+    value = loaded.value
+    if value is None:
+        return None, [ManifestProblem(name, loaded.line, loaded.column, "",
+                                      "empty document (remove the stray '---')")]
+    if not isinstance(value, dict):
+        return None, [ManifestProblem(name, loaded.line, loaded.column, "",
+                                      "a document must be a mapping with 'kind' and 'name'")]
+    try:
+        model = document_class(value.get("kind"))
+    except KeyError as exc:
+        line, column = loaded.positions.values.get(("kind",), (loaded.line, loaded.column))
+        message = str(exc.args[0]) if "kind" in value else "missing required field 'kind'"
+        return None, [ManifestProblem(name, line, column, "kind", message)]
+    try:
+        document = model.model_validate(value, context={"base_dir": str(file.parent.absolute())})
+    except ValidationError as exc:
+        return None, _validation_problems(name, loaded, exc)
+    return document, []
+
+
+def load_file(file: Path) -> tuple[list[SourcedDocument], list[ManifestProblem]]:
+    name = str(file)
+    try:
+        size = file.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return [], [ManifestProblem(name, 1, 1, "", f"file is larger than {MAX_FILE_BYTES} "
+                                        "bytes")]
+        text = file.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return [], [ManifestProblem(name, 1, 1, "", f"not UTF-8 text ({exc.reason} at byte "
+                                    f"{exc.start})")]
+    except OSError as exc:
+        return [], [ManifestProblem(name, 1, 1, "", f"cannot read: {exc.strerror}")]
+    try:
+        loaded_documents = load_documents(text)
+    except YamlProblem as exc:
+        return [], [ManifestProblem(name, exc.line, exc.column, format_path(exc.path),
+                                    exc.message)]
+    if not loaded_documents:
+        return [], [ManifestProblem(name, 1, 1, "", "holds no document")]
+    documents, problems = [], []
+    for loaded in loaded_documents:
+        document, found = _validate(file, loaded)
+        problems.extend(found)
+        if document is not None:
+            documents.append(SourcedDocument(document, name, loaded.line, loaded.column,
+                                             loaded.positions))
+    return documents, problems
+
+
+def load_manifests(paths: Iterable[str | Path]) -> list[SourcedDocument]:
+    """Every document of every manifest, validated together; ``ManifestError`` lists all faults."""
+    files = manifest_files(paths)
+    documents: list[SourcedDocument] = []
+    problems: list[ManifestProblem] = []
+    if not files:
+        problems.append(ManifestProblem(", ".join(map(str, paths)) or ".", 1, 1, "",
+                                        "no manifest files (*.yml, *.yaml) found"))
+    for file in files:
+        if not file.exists():
+            problems.append(ManifestProblem(str(file), 1, 1, "", "no such file or directory"))
+            continue
+        found, file_problems = load_file(file)
+        documents.extend(found)
+        problems.extend(file_problems)
+    for index, field, message in conflicts([d.document for d in documents]):
+        source = documents[index]
+        line, column = source.positions.values.get((field,), (source.line, source.column))
+        problems.append(ManifestProblem(source.file, line, column, field, message))
+    if problems:
+        raise ManifestError(problems)
+    return documents

@@ -1,0 +1,1 @@
+"""How the controller reaches a host's agent: ``local`` now, ``ssh`` next."""
