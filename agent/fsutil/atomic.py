@@ -74,7 +74,7 @@ def atomic_write(target: Path, data: bytes, mode: int = 0o644, dir_mode: int = 0
         raise
     os.close(fd)
     try:
-        os.replace(temp, target)
+        temp.replace(target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()

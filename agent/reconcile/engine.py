@@ -9,6 +9,7 @@ import structlog
 
 from agent.errors import PyprovError
 from agent.model import Event
+from agent.model.protocol import Status
 from agent.reconcile.actions import Action, Options
 from agent.reconcile.handler import KIND_ORDER, Handler, HostContext
 
@@ -23,10 +24,7 @@ def ordered(documents: list[Any]) -> list[Any]:
 
 def _event(ctx: HostContext, doc: Any, action: Action, options: Options,
            details: Mapping[str, str] | None = None) -> Event:
-    if action.refused:
-        status = "failed"
-    else:
-        status = "changed" if action.op != "none" else "ok"
+    status: Status = "failed" if action.refused else ("changed" if action.op != "none" else "ok")
     return Event(
         host=ctx.host, kind=doc.kind, name=doc.name, status=status, action=action.op,
         check=options.check, summary=action.summary, changes=list(action.changes),

@@ -65,7 +65,8 @@ class _Builder:
             if node.tag != "tag:yaml.org,2002:seq":
                 raise YamlProblem(f"tag {node.tag} is not allowed here", node, path)
             return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
-        assert isinstance(node, ScalarNode)
+        if not isinstance(node, ScalarNode):
+            raise YamlProblem(f"unexpected YAML node {type(node).__name__}", node, path)
         return self._scalar(node, path)
 
     def _scalar(self, node: ScalarNode, path: Path) -> Any:
@@ -120,10 +121,12 @@ class LoadedDocument:
 def load_documents(text: str) -> list[LoadedDocument]:
     """Every document of a YAML stream, with positions; ``YamlProblem`` on the first fault."""
     loader = yaml.SafeLoader(text)
-    documents = []
+    documents: list[LoadedDocument] = []
     try:
         while loader.check_node():
             node = loader.get_node()
+            if node is None:
+                continue
             builder = _Builder(loader)
             value = builder.build(node)
             line, column = _mark(node)

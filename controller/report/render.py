@@ -51,7 +51,7 @@ class JsonRenderer:
         self.out = out
         self.check = False
 
-    def start(self, title: str, check: bool) -> None:
+    def start(self, title: str, check: bool) -> None:  # noqa: ARG002 - Renderer's signature
         self.check = check
 
     def event(self, event: Event) -> None:

@@ -20,7 +20,8 @@ class _LocalSession(AgentSession):
         self._process = process
 
     def lines(self) -> Iterator[str]:
-        assert self._process.stdout is not None
+        if self._process.stdout is None:
+            return
         for raw in self._process.stdout:
             yield raw.decode("utf-8", "replace").rstrip("\n")
 
@@ -42,12 +43,12 @@ class LocalTransport(Transport):
         except OSError as exc:
             raise TransportError(self.host, f"cannot start the agent: {exc}") from exc
         try:
-            assert process.stdin is not None
-            try:
-                process.stdin.write(stdin)
-                process.stdin.close()
-            except BrokenPipeError:
-                pass  # the agent exited early; its exit code and events tell why
+            if process.stdin is not None:
+                try:
+                    process.stdin.write(stdin)
+                    process.stdin.close()
+                except BrokenPipeError:
+                    pass  # the agent exited early; its exit code and events tell why
             yield _LocalSession(process)
         finally:
             if process.poll() is None:

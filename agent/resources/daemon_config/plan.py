@@ -60,6 +60,8 @@ def mask_credentials(text: str) -> str:
 
 
 def unified_diff(path: str, old: bytes | None, new: bytes) -> str:
+    """A diff of the settings, not of formatting: a parsable old file is shown re-rendered,
+    so a hand-edited one-line file still shows which key drifted."""
     old_lines = (old or b"").decode("utf-8", "replace").splitlines(keepends=True)
     new_lines = new.decode("utf-8").splitlines(keepends=True)
     diff = difflib.unified_diff(old_lines, new_lines,
@@ -94,8 +96,14 @@ def plan(doc: DaemonConfig, observed: ObservedDaemonConfig, options: Options) ->
     if step != "none":
         summary += f"; {step} dockerd"
     return Action(op, summary, changes=tuple(changed),
-                  diff=unified_diff(observed.path, observed.raw, content),
+                  diff=unified_diff(observed.path, _comparable(observed), content),
                   payload=DaemonConfigPayload(content, owned, step, observed.dockerd))
+
+
+def _comparable(observed: ObservedDaemonConfig) -> bytes | None:
+    if observed.parsed is not None and observed.raw is not None and observed.raw.strip():
+        return render(observed.parsed)
+    return observed.raw
 
 
 def _pending_restart_or_nothing(observed: ObservedDaemonConfig, owned: tuple[str, ...]) -> Action:
