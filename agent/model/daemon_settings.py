@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -27,7 +28,7 @@ RELOADABLE_KEYS = frozenset({
 
 _HOST_PORT = re.compile(
     r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
-    r"|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$"
+    r"|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?\Z"
 )
 
 
@@ -68,7 +69,10 @@ def _str_map(key: str, value: Any) -> None:
 
 def validate_mirror(url: str) -> None:
     """As dockerd: http(s), a host, no credentials, no path/query/fragment."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # e.g. "Invalid IPv6 URL"
+        raise SyntaxProblem(f"mirror {url!r} is not a valid URL: {exc}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SyntaxProblem(f"mirror {url!r} must be an http:// or https:// URL with a host")
     if parts.username or parts.password:
@@ -147,7 +151,8 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "default-cgroupns-mode": _str, "default-ipc-mode": _str, "default-shm-size": _str,
     "bridge": _str, "ip": _str, "host-gateway-ip": _str, "metrics-addr": _str,
     "seccomp-profile": _str, "containerd": _abs_path, "containerd-namespace": _str,
-    "containerd-plugins-namespace": _str, "api-cors-header": _str, "swarm-default-advertise-addr": _str,
+    "containerd-plugins-namespace": _str, "api-cors-header": _str,
+    "swarm-default-advertise-addr": _str,
     "tlscacert": _abs_path, "tlscert": _abs_path, "tlskey": _abs_path, "pidfile": _abs_path,
     "data-root": _abs_path, "exec-root": _abs_path, "init-path": _abs_path,
     "userland-proxy-path": _abs_path,
@@ -189,6 +194,8 @@ def _check_one(key: str, value: Any, allow_unknown_keys: bool) -> None:
 
 
 def _require_json(key: str, value: Any) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise SyntaxProblem(f"{key}: JSON cannot hold {value}")
     if value is None or isinstance(value, str | bool | int | float):
         return
     if isinstance(value, list):

@@ -31,9 +31,9 @@ from agent.model.syntax.restart import RestartPolicy, parse_restart
 from agent.model.syntax.user import parse_user
 from agent.model.syntax.volumes import VolumeMount
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$")
-_HOSTNAME = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)(?:\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*$")
-_PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}\Z")
+_HOSTNAME = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)(?:\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\Z")
+_PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?\Z")
 _MAX_LIST = 1000
 
 
@@ -177,15 +177,11 @@ class Container(_Document):
 
     @model_validator(mode="after")
     def _no_port_twice(self) -> Container:
-        seen: set[tuple[str, str, int]] = set()
+        claims = PortClaims()
         for mapping in self.ports:
-            if mapping.published is None:
-                continue
-            for port in range(mapping.published.start, mapping.published.end + 1):
-                slot = (mapping.host_ip or "0.0.0.0", mapping.protocol, port)  # noqa: S104
-                if slot in seen:
-                    raise SyntaxProblem(f"host port {port}/{mapping.protocol} is published twice")
-                seen.add(slot)
+            clash = claims.claim(mapping, self.name)
+            if clash is not None:
+                raise SyntaxProblem(f"host port {clash[0]}/{mapping.protocol} is published twice")
         targets = [v.target for v in self.volumes]
         if len(set(targets)) != len(targets):
             raise SyntaxProblem("two volumes are mounted on the same container path")
@@ -198,6 +194,28 @@ class Container(_Document):
     @property
     def image_reference(self) -> ImageReference:
         return parse_reference(self.image)
+
+
+class PortClaims:
+    """Host ports claimed so far. A wildcard address (no ``host_ip``) clashes with every
+    address on the same port, as bind() does; a host range published for a single
+    container port is a pick-one-free range (docker's), so it claims nothing fixed."""
+
+    def __init__(self) -> None:
+        self._owners: dict[tuple[str, int], list[tuple[str | None, str]]] = {}
+
+    def claim(self, mapping: PortMapping, owner: str) -> tuple[int, str] | None:
+        """Record ``mapping``'s ports; the first clashing (port, other owner) if any."""
+        published = mapping.published
+        if published is None or (published.size > 1 and mapping.target.size == 1):
+            return None
+        for port in range(published.start, published.end + 1):
+            holders = self._owners.setdefault((mapping.protocol, port), [])
+            for address, other in holders:
+                if address is None or mapping.host_ip is None or address == mapping.host_ip:
+                    return port, other
+            holders.append((mapping.host_ip, owner))
+        return None
 
 
 Document = Annotated[DaemonConfig | Image | Container, Field(discriminator="kind")]
@@ -220,7 +238,7 @@ def conflicts(documents: list[DaemonConfig | Image | Container]) -> list[tuple[i
     problems: list[tuple[int, str, str]] = []
     seen: dict[tuple[str, str], int] = {}
     paths: dict[str, int] = {}
-    published: dict[tuple[str, str, int], str] = {}
+    claims = PortClaims()
     for index, doc in enumerate(documents):
         if doc.key in seen:
             problems.append((index, "name", f"{doc.kind} {doc.name!r} is declared twice"))
@@ -232,12 +250,8 @@ def conflicts(documents: list[DaemonConfig | Image | Container]) -> list[tuple[i
             paths.setdefault(doc.path, index)
         if isinstance(doc, Container) and doc.state != "absent":
             for mapping in doc.ports:
-                if mapping.published is None:
-                    continue
-                for port in range(mapping.published.start, mapping.published.end + 1):
-                    slot = (mapping.host_ip or "0.0.0.0", mapping.protocol, port)  # noqa: S104
-                    owner = published.setdefault(slot, doc.name)
-                    if owner != doc.name:
-                        problems.append((index, "ports", f"host port {port}/{mapping.protocol} "
-                                         f"is also published by container {owner!r}"))
+                clash = claims.claim(mapping, doc.name)
+                if clash is not None:
+                    problems.append((index, "ports", f"host port {clash[0]}/{mapping.protocol} "
+                                     f"is also published by container {clash[1]!r}"))
     return problems

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from agent.model.syntax.errors import SyntaxProblem
 
 Protocol = Literal["tcp", "udp", "sctp"]
-_RANGE = re.compile(r"^(\d{1,5})(?:-(\d{1,5}))?$")
+_RANGE = re.compile(r"^([0-9]{1,5})(?:-([0-9]{1,5}))?\Z")
 
 
 class PortRange(BaseModel):
@@ -66,12 +66,11 @@ class PortMapping(BaseModel):
 
     @model_validator(mode="after")
     def _ranges_agree(self) -> PortMapping:
-        if self.published is not None and self.published.size != self.target.size:
-            if self.target.size != 1:
-                raise SyntaxProblem(
-                    f"host range {self.published} and container range {self.target} "
-                    "differ in length"
-                )
+        # A host range with a single container port is allowed: docker picks one free port.
+        if self.published is not None and self.target.size not in (self.published.size, 1):
+            raise SyntaxProblem(
+                f"host range {self.published} and container range {self.target} differ in length"
+            )
         return self
 
     def __str__(self) -> str:
@@ -118,6 +117,8 @@ def parse_port_short(text: str) -> dict[str, Any]:
             raise SyntaxProblem(f"port {text!r}: an IPv6 host address is written [addr]:port:port")
         host_ip = _parse_host_ip(spec[: close + 1])
         parts = ["", *spec[close + 2 :].split(":")]
+        if len(parts) != 3:
+            raise SyntaxProblem(f"port {text!r}: an IPv6 host address is written [addr]:port:port")
     else:
         parts = spec.split(":")
     if len(parts) > 3:
@@ -138,7 +139,7 @@ def parse_port_short(text: str) -> dict[str, Any]:
 def _normalize_long(value: dict[str, Any]) -> dict[str, Any]:
     unknown = set(value) - {"target", "published", "host_ip", "protocol", "mode"}
     if unknown:
-        raise SyntaxProblem(f"unknown port keys: {', '.join(sorted(unknown))}")
+        raise SyntaxProblem(f"unknown port keys: {', '.join(sorted(map(str, unknown)))}")
     if value.get("mode", "ingress") not in ("ingress", "host"):
         raise SyntaxProblem("port mode must be 'ingress' or 'host'")
     result: dict[str, Any] = {"protocol": value.get("protocol", "tcp")}

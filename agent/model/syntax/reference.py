@@ -13,13 +13,13 @@ from agent.model.syntax.errors import SyntaxProblem
 
 DEFAULT_REGISTRY = "docker.io"
 DEFAULT_TAG = "latest"
-_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
+_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*\Z")
 _DOMAIN_LABEL = r"(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])"
 _DOMAIN = re.compile(
-    rf"^(?:{_DOMAIN_LABEL}(?:\.{_DOMAIN_LABEL})*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{{1,5}})?$"
+    rf"^(?:{_DOMAIN_LABEL}(?:\.{_DOMAIN_LABEL})*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{{1,5}})?\Z"
 )
-_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
-_DIGEST = re.compile(r"^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$")
+_TAG = re.compile(r"^[\w][\w.-]{0,127}\Z", re.ASCII)  # Go's \w is ASCII
+_DIGEST = re.compile(r"^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})\Z")
 _MAX_NAME = 255
 
 
@@ -59,6 +59,17 @@ def _looks_like_registry(component: str) -> bool:
         component.startswith("["))
 
 
+def _check_components(remainder: str, components: list[str]) -> None:
+    for component in components:
+        if component != component.lower() and _COMPONENT.match(component.lower()):
+            raise SyntaxProblem(f"repository name {remainder!r} must be lowercase")
+        if not _COMPONENT.match(component):
+            raise SyntaxProblem(
+                f"repository component {component!r} must be lowercase letters and digits "
+                "separated by '.', '_', '__' or '-'"
+            )
+
+
 def parse_reference(text: str) -> ImageReference:
     """Parse and normalize an image reference; raise ``SyntaxProblem`` on bad syntax."""
     if not text or len(text) > _MAX_NAME + 200:
@@ -81,14 +92,7 @@ def parse_reference(text: str) -> ImageReference:
             raise SyntaxProblem(f"registry {registry!r} is not a host[:port]")
     if registry in ("index.docker.io", "registry-1.docker.io"):
         registry = DEFAULT_REGISTRY
-    for component in components:
-        if component != component.lower() and _COMPONENT.match(component.lower()):
-            raise SyntaxProblem(f"repository name {remainder!r} must be lowercase")
-        if not _COMPONENT.match(component):
-            raise SyntaxProblem(
-                f"repository component {component!r} must be lowercase letters and digits "
-                "separated by '.', '_', '__' or '-'"
-            )
+    _check_components(remainder, components)
     if registry == DEFAULT_REGISTRY and len(components) == 1:
         components.insert(0, "library")
     repository = "/".join(components)

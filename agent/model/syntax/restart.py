@@ -36,7 +36,7 @@ def parse_restart(value: object) -> RestartPolicy:
     if name == "on-failure":
         if not sep:
             return RestartPolicy("on-failure")
-        if count.isdigit() and int(count) <= _MAX_RETRIES:
+        if count.isascii() and count.isdigit() and int(count) <= _MAX_RETRIES:
             return RestartPolicy("on-failure", int(count))
         raise SyntaxProblem(f"on-failure:{count}: the retry count must be 0 to {_MAX_RETRIES}")
     if sep:

@@ -6,7 +6,7 @@ import re
 
 from agent.model.syntax.errors import SyntaxProblem
 
-_PART = re.compile(r"^(?:[0-9]{1,10}|[a-z_][a-z0-9_.-]{0,31}\$?)$", re.IGNORECASE)
+_PART = re.compile(r"^(?:[0-9]{1,10}|[a-z_][a-z0-9_.-]{0,31}\$?)\Z", re.IGNORECASE | re.ASCII)
 
 
 def parse_user(value: object) -> str:

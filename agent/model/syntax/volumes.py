@@ -2,8 +2,8 @@
 
 Short form ``SOURCE:TARGET[:OPTIONS]`` or ``TARGET`` alone (an anonymous volume).
 SOURCE is an absolute host path (a bind mount), a relative one (``./conf``,
-``../data``, ``~/x``: resolved against the manifest's directory, as compose
-resolves against the compose file), or a volume name (``data``). Long form:
+``../data``: resolved against the manifest's directory, as compose resolves
+against the compose file; ``~/x`` is refused), or a volume name (``data``). Long form:
 compose's mapping with ``type``, ``source``, ``target``, ``read_only``.
 """
 
@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, ValidationInfo, model_validator
 
 from agent.model.syntax.errors import SyntaxProblem
 
-VOLUME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+VOLUME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,127}\Z")  # dockerd: 2 characters or more
 _OPTIONS = {"ro", "rw", "z", "Z", "nocopy", "shared", "rshared", "slave", "rslave",
             "private", "rprivate"}
 _MAX_PATH = 4096
@@ -49,12 +49,18 @@ class VolumeMount(BaseModel):
         return f"{self.source}:{self.target}:{opts}" if self.source else self.target
 
 
+def _normpath(text: str) -> str:
+    """``posixpath.normpath`` keeps a leading ``//``; the kernel and dockerd read it as ``/``."""
+    normalized = posixpath.normpath(text)
+    return "/" + normalized.lstrip("/") if normalized.startswith("//") else normalized
+
+
 def _container_path(text: str) -> str:
     if not text.startswith("/"):
         raise SyntaxProblem(f"container path {text!r} must be absolute")
     if len(text) > _MAX_PATH or "\0" in text:
         raise SyntaxProblem("container path is too long or holds a NUL byte")
-    normalized = posixpath.normpath(text)
+    normalized = _normpath(text)
     if normalized == "/":
         raise SyntaxProblem("a volume cannot be mounted over the container's /")
     return normalized
@@ -64,14 +70,14 @@ def _host_source(text: str, base_dir: str | None) -> tuple[Literal["bind", "volu
     if len(text) > _MAX_PATH or "\0" in text:
         raise SyntaxProblem("host path is too long or holds a NUL byte")
     if text.startswith("/"):
-        return "bind", posixpath.normpath(text)
+        return "bind", _normpath(text)
     if text.startswith(("./", "../", "~")) or text in (".", ".."):
         if text.startswith("~"):
             raise SyntaxProblem(f"host path {text!r}: '~' is ambiguous on a remote host; "
                                 "write an absolute path")
         if base_dir is None:
             raise SyntaxProblem(f"relative host path {text!r} needs the manifest's directory")
-        return "bind", posixpath.normpath(str(PurePosixPath(base_dir) / text))
+        return "bind", _normpath(str(PurePosixPath(base_dir) / text))
     if VOLUME_NAME.match(text):
         return "volume", text
     raise SyntaxProblem(
@@ -88,7 +94,7 @@ def parse_volume_short(text: str, base_dir: str | None) -> dict[str, Any]:
     if len(parts) > 3:
         raise SyntaxProblem(f"volume {text!r} has too many ':' (form: source:target[:options])")
     kind, source = _host_source(parts[0], base_dir)
-    options = [o for o in parts[2].split(",")] if len(parts) == 3 else []
+    options = parts[2].split(",") if len(parts) == 3 else []
     for option in options:
         if option not in _OPTIONS:
             raise SyntaxProblem(f"volume option {option!r} is not one of {sorted(_OPTIONS)}")
@@ -106,7 +112,7 @@ def parse_volume_short(text: str, base_dir: str | None) -> dict[str, Any]:
 def _normalize_long(value: dict[str, Any], base_dir: str | None) -> dict[str, Any]:
     unknown = set(value) - {"type", "source", "target", "read_only", "options"}
     if unknown:
-        raise SyntaxProblem(f"unknown volume keys: {', '.join(sorted(unknown))}")
+        raise SyntaxProblem(f"unknown volume keys: {', '.join(sorted(map(str, unknown)))}")
     declared = value.get("type", "volume")
     if declared not in ("bind", "volume"):
         raise SyntaxProblem(f"volume type {declared!r} is not 'bind' or 'volume'")
@@ -116,9 +122,14 @@ def _normalize_long(value: dict[str, Any], base_dir: str | None) -> dict[str, An
     read_only = value.get("read_only", False)
     if not isinstance(read_only, bool):
         raise SyntaxProblem("'read_only' must be true or false")
+    options = value.get("options", ())
+    if not isinstance(options, list | tuple) or not all(
+        isinstance(o, str) and o in _OPTIONS - {"ro", "rw"} for o in options
+    ):
+        raise SyntaxProblem(f"volume 'options' must be a list of {sorted(_OPTIONS - {'ro', 'rw'})}"
+                            " (use 'read_only' for ro/rw)")
     result: dict[str, Any] = {"type": declared, "target": _container_path(target),
-                              "read_only": read_only,
-                              "options": tuple(value.get("options", ()))}
+                              "read_only": read_only, "options": tuple(options)}
     source = value.get("source")
     if source is not None:
         if not isinstance(source, str):
