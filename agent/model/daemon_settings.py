@@ -63,8 +63,12 @@ def _str_list(key: str, value: Any) -> list[str]:
 
 
 def _str_map(key: str, value: Any) -> None:
-    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        raise SyntaxProblem(f"{key} must be a mapping of strings to strings (quote numbers)")
+    if not isinstance(value, dict):
+        raise SyntaxProblem(f"{key} must be a mapping of strings to strings")
+    for sub_key, item in value.items():
+        if not isinstance(item, str):
+            raise SyntaxProblem(f"{key}: {sub_key} must be a string (quote numbers)",
+                                at=(sub_key,))
 
 
 def validate_mirror(url: str) -> None:
@@ -102,22 +106,27 @@ def validate_insecure_registry(entry: str) -> None:
         raise SyntaxProblem(f"insecure registry {entry!r}: port out of range")
 
 
-def _mirrors(key: str, value: Any) -> None:
-    for url in _str_list(key, value):
-        validate_mirror(url)
+def _each(check: Callable[[str], None]) -> Callable[[str, Any], None]:
+    """A list check that points at the offending entry."""
+    def check_list(key: str, value: Any) -> None:
+        for index, entry in enumerate(_str_list(key, value)):
+            try:
+                check(entry)
+            except SyntaxProblem as exc:
+                raise SyntaxProblem(str(exc), at=(index,)) from None
+    return check_list
 
 
-def _insecure(key: str, value: Any) -> None:
-    for entry in _str_list(key, value):
-        validate_insecure_registry(entry)
+def _ip_address(entry: str) -> None:
+    try:
+        ipaddress.ip_address(entry)
+    except ValueError:
+        raise SyntaxProblem(f"{entry!r} is not an IP address") from None
 
 
-def _ip_list(key: str, value: Any) -> None:
-    for entry in _str_list(key, value):
-        try:
-            ipaddress.ip_address(entry)
-        except ValueError:
-            raise SyntaxProblem(f"{key}: {entry!r} is not an IP address") from None
+_mirrors = _each(validate_mirror)
+_insecure = _each(validate_insecure_registry)
+_ip_list = _each(_ip_address)
 
 
 def _cidr(key: str, value: Any) -> None:
@@ -175,7 +184,7 @@ def validate_settings(settings: dict[str, Any], allow_unknown_keys: bool) -> Non
         try:
             _check_one(key, value, allow_unknown_keys)
         except SyntaxProblem as exc:
-            raise SyntaxProblem(str(exc), at=(key, *exc.at)) from None
+            raise SyntaxProblem(str(exc), at=(key, *exc.at), at_key=exc.at_key) from None
 
 
 def _check_one(key: str, value: Any, allow_unknown_keys: bool) -> None:
@@ -188,7 +197,8 @@ def _check_one(key: str, value: Any, allow_unknown_keys: bool) -> None:
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise SyntaxProblem(
             f"{key!r} is not a daemon.json key dockerd knows{hint}; dockerd refuses to "
-            "start with unknown keys (set allow_unknown_keys: true for newer ones)"
+            "start with unknown keys (set allow_unknown_keys: true for newer ones)",
+            at_key=True,
         )
     check(key, value)
 

@@ -97,7 +97,7 @@ class DaemonConfig(_Document):
         try:
             validate_settings(self.settings, self.allow_unknown_keys)
         except SyntaxProblem as exc:
-            raise SyntaxProblem(str(exc), at=("settings", *exc.at)) from None
+            raise SyntaxProblem(str(exc), at=("settings", *exc.at), at_key=exc.at_key) from None
         return self
 
 
@@ -178,13 +178,17 @@ class Container(_Document):
     @model_validator(mode="after")
     def _no_port_twice(self) -> Container:
         claims = PortClaims()
-        for mapping in self.ports:
+        for index, mapping in enumerate(self.ports):
             clash = claims.claim(mapping, self.name)
             if clash is not None:
-                raise SyntaxProblem(f"host port {clash[0]}/{mapping.protocol} is published twice")
-        targets = [v.target for v in self.volumes]
-        if len(set(targets)) != len(targets):
-            raise SyntaxProblem("two volumes are mounted on the same container path")
+                raise SyntaxProblem(f"host port {clash[0]}/{mapping.protocol} is published twice",
+                                    at=("ports", index))
+        targets: set[str] = set()
+        for index, volume in enumerate(self.volumes):
+            if volume.target in targets:
+                raise SyntaxProblem("two volumes are mounted on the same container path "
+                                    f"{volume.target}", at=("volumes", index))
+            targets.add(volume.target)
         return self
 
     @property
@@ -233,25 +237,31 @@ def document_class(kind: object) -> type[DaemonConfig | Image | Container]:
     return KINDS[kind]
 
 
-def conflicts(documents: list[DaemonConfig | Image | Container]) -> list[tuple[int, str, str]]:
-    """Problems no single document shows: (index, field, message) for each later duplicate."""
-    problems: list[tuple[int, str, str]] = []
+FieldPath = tuple[str | int, ...]
+
+
+def conflicts(
+    documents: list[DaemonConfig | Image | Container],
+) -> list[tuple[int, FieldPath, str]]:
+    """Problems no single document shows: (index, field path, message) per later duplicate."""
+    problems: list[tuple[int, FieldPath, str]] = []
     seen: dict[tuple[str, str], int] = {}
     paths: dict[str, int] = {}
     claims = PortClaims()
     for index, doc in enumerate(documents):
         if doc.key in seen:
-            problems.append((index, "name", f"{doc.kind} {doc.name!r} is declared twice"))
+            problems.append((index, ("name",), f"{doc.kind} {doc.name!r} is declared twice"))
         seen.setdefault(doc.key, index)
         if isinstance(doc, DaemonConfig):
             if doc.path in paths:
-                problems.append((index, "path", f"{doc.path} is already managed by another "
+                problems.append((index, ("path",), f"{doc.path} is already managed by another "
                                  "DaemonConfig; merge their settings into one document"))
             paths.setdefault(doc.path, index)
         if isinstance(doc, Container) and doc.state != "absent":
-            for mapping in doc.ports:
+            for port_index, mapping in enumerate(doc.ports):
                 clash = claims.claim(mapping, doc.name)
                 if clash is not None:
-                    problems.append((index, "ports", f"host port {clash[0]}/{mapping.protocol} "
+                    problems.append((index, ("ports", port_index),
+                                     f"host port {clash[0]}/{mapping.protocol} "
                                      f"is also published by container {clash[1]!r}"))
     return problems

@@ -8,12 +8,13 @@ every document of every file is valid.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from agent.model import Document, document_class
 from agent.model.documents import conflicts
@@ -66,19 +67,35 @@ def _locate(loc: tuple[str | int, ...], positions: Positions, fallback: tuple[in
     return path, positions.values.get(path, fallback)
 
 
-def _validation_problems(file: str, loaded: LoadedDocument,
+def _yaml_hint(value: object) -> str:
+    """Why a scalar may not be what the user typed: YAML 1.1's implicit types."""
+    if isinstance(value, bool):
+        return (" (YAML read an unquoted yes/no/on/off/true/false as a boolean: quote it)")
+    if isinstance(value, int | float):
+        return " (YAML read it as a number: quote it)"
+    return ""
+
+
+def _unknown_field(model: type[BaseModel], name: object) -> str:
+    close = difflib.get_close_matches(str(name), list(model.model_fields), n=1)
+    return "unknown field" + (f" (did you mean {close[0]!r}?)" if close else "")
+
+
+def _validation_problems(file: str, loaded: LoadedDocument, model: type[BaseModel],
                          exc: ValidationError) -> list[ManifestProblem]:
     problems = []
     for error in exc.errors(include_url=False):
         # A SyntaxProblem may name a path below pydantic's loc (a daemon.json key).
-        below = getattr(error.get("ctx", {}).get("error"), "at", ())
-        loc = (*error["loc"], *below)
-        key_error = error["type"] == "extra_forbidden"
+        cause = error.get("ctx", {}).get("error")
+        loc = (*error["loc"], *getattr(cause, "at", ()))
+        key_error = error["type"] == "extra_forbidden" or getattr(cause, "at_key", False)
         path, (line, column) = _locate(loc, loaded.positions, (loaded.line, loaded.column),
                                        key_error)
         message = error["msg"].removeprefix("Value error, ")
-        if key_error:
-            message = "unknown field"
+        if error["type"] == "extra_forbidden":
+            message = _unknown_field(model, loc[-1])
+        elif error["type"] in ("literal_error", "string_type", "enum"):
+            message += _yaml_hint(error.get("input"))
         elif error["type"] == "missing":
             message = f"missing required field {loc[-1]!r}"
             path = loc
@@ -104,7 +121,7 @@ def _validate(file: Path, loaded: LoadedDocument) -> tuple[Any, list[ManifestPro
     try:
         document = model.model_validate(value, context={"base_dir": str(file.parent.absolute())})
     except ValidationError as exc:
-        return None, _validation_problems(name, loaded, exc)
+        return None, _validation_problems(name, loaded, model, exc)
     return document, []
 
 
@@ -117,8 +134,10 @@ def load_file(file: Path) -> tuple[list[SourcedDocument], list[ManifestProblem]]
                                         "bytes")]
         text = file.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
-        return [], [ManifestProblem(name, 1, 1, "", f"not UTF-8 text ({exc.reason} at byte "
-                                    f"{exc.start})")]
+        before = exc.object[: exc.start]
+        line = before.count(b"\n") + 1
+        column = exc.start - (before.rfind(b"\n") + 1) + 1
+        return [], [ManifestProblem(name, line, column, "", f"not UTF-8 text ({exc.reason})")]
     except OSError as exc:
         return [], [ManifestProblem(name, 1, 1, "", f"cannot read: {exc.strerror}")]
     try:
@@ -153,10 +172,10 @@ def load_manifests(paths: Iterable[str | Path]) -> list[SourcedDocument]:
         found, file_problems = load_file(file)
         documents.extend(found)
         problems.extend(file_problems)
-    for index, field, message in conflicts([d.document for d in documents]):
+    for index, path, message in conflicts([d.document for d in documents]):
         source = documents[index]
-        line, column = source.positions.values.get((field,), (source.line, source.column))
-        problems.append(ManifestProblem(source.file, line, column, field, message))
+        line, column = source.positions.values.get(path, (source.line, source.column))
+        problems.append(ManifestProblem(source.file, line, column, format_path(path), message))
     if problems:
         raise ManifestError(problems)
     return documents

@@ -118,6 +118,15 @@ class LoadedDocument:
     positions: Positions
 
 
+def _document_start(text: str, line: int) -> int:
+    """The line of the last '---' at or before ``line`` (1-based)."""
+    lines = text.splitlines()
+    for number in range(min(line, len(lines)), 0, -1):
+        if lines[number - 1].startswith("---"):
+            return number
+    return max(1, min(line, len(lines)))
+
+
 def load_documents(text: str) -> list[LoadedDocument]:
     """Every document of a YAML stream, with positions; ``YamlProblem`` on the first fault."""
     loader = yaml.SafeLoader(text)
@@ -130,11 +139,17 @@ def load_documents(text: str) -> list[LoadedDocument]:
             builder = _Builder(loader)
             value = builder.build(node)
             line, column = _mark(node)
+            if value is None:  # an empty document: point at its '---', not what follows
+                line, column = _document_start(text, line), 1
             documents.append(LoadedDocument(len(documents), value, line, column,
                                             builder.positions))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        problem = YamlProblem(f"YAML syntax: {exc.problem or exc.context}", None)
+        context = ""
+        if exc.context and exc.context_mark and exc.context_mark is not mark:
+            opened = exc.context_mark
+            context = f" ({exc.context} opened at {opened.line + 1}:{opened.column + 1})"
+        problem = YamlProblem(f"YAML syntax: {exc.problem or exc.context}{context}", None)
         if mark is not None:
             problem.line, problem.column = mark.line + 1, mark.column + 1
         raise problem from None

@@ -10,6 +10,8 @@ class SyntaxProblem(ValueError):
     inside ``settings``), so error messages can point at the exact line.
     """
 
-    def __init__(self, message: str, at: tuple[str | int, ...] = ()) -> None:
+    def __init__(self, message: str, at: tuple[str | int, ...] = (),
+                 at_key: bool = False) -> None:
         super().__init__(message)
         self.at = at
+        self.at_key = at_key  # the fault is the key itself (an unknown name), not its value

@@ -103,7 +103,7 @@ def test_non_json_values_rejected(value: object) -> None:
 def test_error_points_at_the_key() -> None:
     with pytest.raises(SyntaxProblem) as caught:
         validate_settings({"debug": True, "log-opts": {"max-file": 3}}, allow_unknown_keys=False)
-    assert caught.value.at == ("log-opts",)
+    assert caught.value.at == ("log-opts", "max-file")
 
 
 def test_settings_must_not_be_empty() -> None:

@@ -141,7 +141,7 @@ def test_conflicts() -> None:
         doc("DaemonConfig", "y", path="/etc/docker/daemon.json", settings={"mtu": 1500}),  # 7
     ]
     assert [(i, field) for i, field, _ in conflicts(documents)] == [
-        (1, "name"), (3, "ports"), (3, "ports"), (5, "ports"), (7, "path")]
+        (1, ("name",)), (3, ("ports", 0)), (3, ("ports", 2)), (5, ("ports", 0)), (7, ("path",))]
     messages = [m for _, _, m in conflicts(documents)]
     assert messages[0] == "Container 'a' is declared twice"
     assert messages[1] == "host port 8080/tcp is also published by container 'a'"
@@ -154,7 +154,7 @@ def test_conflicts() -> None:
 def test_conflicts_wildcard_and_specific_address() -> None:
     documents = [doc("Container", "a", ports=["8080:80"]),
                  doc("Container", "b", ports=["127.0.0.1:8080:80"])]
-    assert [(i, field) for i, field, _ in conflicts(documents)] == [(1, "ports")]
+    assert [(i, field) for i, field, _ in conflicts(documents)] == [(1, ("ports", 0))]
 
 
 @pytest.mark.parametrize(("kind", "fields"), [
