@@ -106,6 +106,6 @@ def main(argv: list[str] | None = None) -> int:
         return run_apply(args, sys.stdout)
     except (PyprovError, OSError, ValueError) as exc:
         # ValueError covers malformed JSON and pydantic's ValidationError.
-        _emit(Event(host="localhost", kind="Host", name="agent", status="failed",
+        _emit(Event(host="localhost", kind="Host", name="agent", failed=True,
                     summary="agent error", error=str(exc)), sys.stdout)
         return exit_code(changed=False, failed=True)

@@ -1,15 +1,32 @@
-"""structlog on stderr: readable on a terminal, JSON lines otherwise or when asked."""
+"""structlog on stderr: readable on a terminal, JSON lines otherwise or when asked.
+
+structlog (and the asyncio it imports) costs ~60 ms of start-up, paid by every
+agent run on every host; most passes log nothing. So ``configure`` only records
+the wish, and structlog is imported by the first message actually logged.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
-import structlog
+_settings: dict[str, Any] = {"verbose": 0, "json_logs": None}
+_configured = False
 
 
 def configure(verbose: int = 0, json_logs: bool | None = None) -> None:
-    level = logging.WARNING - 10 * min(verbose, 2)
+    global _configured  # noqa: PLW0603 - one process-wide logging setup
+    _settings.update(verbose=verbose, json_logs=json_logs)
+    _configured = False
+
+
+def _setup() -> None:
+    import structlog
+
+    global _configured  # noqa: PLW0603 - one process-wide logging setup
+    level = logging.WARNING - 10 * min(int(_settings["verbose"]), 2)
+    json_logs = _settings["json_logs"]
     as_json = (not sys.stderr.isatty()) if json_logs is None else json_logs
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if as_json
@@ -25,3 +42,34 @@ def configure(verbose: int = 0, json_logs: bool | None = None) -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
+    _configured = True
+
+
+class LazyLogger:
+    """A structlog logger that imports and configures structlog on first use."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def _log(self, method: str, event: str, **fields: Any) -> None:
+        if not _configured:
+            _setup()
+        import structlog
+
+        getattr(structlog.get_logger(self._name), method)(event, **fields)
+
+    def debug(self, event: str, **fields: Any) -> None:
+        self._log("debug", event, **fields)
+
+    def info(self, event: str, **fields: Any) -> None:
+        self._log("info", event, **fields)
+
+    def warning(self, event: str, **fields: Any) -> None:
+        self._log("warning", event, **fields)
+
+    def error(self, event: str, **fields: Any) -> None:
+        self._log("error", event, **fields)
+
+
+def get_logger(name: str) -> LazyLogger:
+    return LazyLogger(name)

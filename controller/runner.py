@@ -38,7 +38,7 @@ def _parse_event(host: str, line: str) -> Event:
     try:
         return Event.model_validate_json(line)
     except ValidationError:
-        return Event(host=host, kind="Host", name=host, status="failed",
+        return Event(host=host, kind="Host", name=host, failed=True,
                      summary="protocol", error=f"unexpected agent output: {line[:200]!r}")
 
 
@@ -62,11 +62,11 @@ def run_host(transport: Transport, documents: Sequence[Document], flags: AgentFl
             code = session.wait()
     except TransportError as exc:
         tally.unreachable += 1
-        renderer.event(Event(host=host, kind="Host", name=host, status="failed",
+        renderer.event(Event(host=host, kind="Host", name=host, failed=True,
                              summary="unreachable", error=exc.reason))
         return
     if code not in (0, 2, 4, 6) or (code & 4 and not tally.failed):
-        event = Event(host=host, kind="Host", name=host, status="failed", summary="agent",
+        event = Event(host=host, kind="Host", name=host, failed=True, summary="agent",
                       error=f"the agent exited with code {code} after {seen} events")
         tally.add(event)
         renderer.event(event)

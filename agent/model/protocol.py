@@ -30,13 +30,18 @@ Status = Literal["ok", "changed", "failed"]
 
 
 class Event(BaseModel):
-    """The result of one resource on one host (or of the host itself when kind is "Host")."""
+    """The result of one resource on one host (or of the host itself when kind is "Host").
+
+    ``changed`` and ``failed`` are independent: a daemon.json written whose dockerd
+    could not be restarted changed the host *and* failed (exit code 6).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     host: str
     kind: str
     name: str
-    status: Status
+    changed: bool = False
+    failed: bool = False
     action: str = "none"
     check: bool = False
     summary: str = ""
@@ -46,12 +51,11 @@ class Event(BaseModel):
     details: dict[str, str] = Field(default_factory=dict)
 
     @property
-    def changed(self) -> bool:
-        return self.status == "changed"
-
-    @property
-    def failed(self) -> bool:
-        return self.status == "failed"
+    def status(self) -> Status:
+        """The one word a recap shows: a failure wins over a change."""
+        if self.failed:
+            return "failed"
+        return "changed" if self.changed else "ok"
 
 
 def exit_code(changed: bool, failed: bool) -> int:

@@ -18,6 +18,15 @@ class Options:
 
 
 @dataclass(frozen=True)
+class Applied:
+    """What applying did. ``error``: a step failed; ``changed``: the host was modified anyway."""
+
+    details: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+    changed: bool = True
+
+
+@dataclass(frozen=True)
 class Action:
     """One resource's plan. ``refused`` set means the plan cannot proceed safely."""
 

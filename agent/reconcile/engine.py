@@ -5,15 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import structlog
-
 from agent.errors import PyprovError
+from agent.logsetup import get_logger
 from agent.model import Event
-from agent.model.protocol import Status
-from agent.reconcile.actions import Action, Options
+from agent.reconcile.actions import Action, Applied, Options
 from agent.reconcile.handler import KIND_ORDER, Handler, HostContext
 
-log = structlog.get_logger("pyprov.agent")
+log = get_logger("pyprov.agent")
 
 
 def ordered(documents: list[Any]) -> list[Any]:
@@ -23,13 +21,15 @@ def ordered(documents: list[Any]) -> list[Any]:
 
 
 def _event(ctx: HostContext, doc: Any, action: Action, options: Options,
-           details: Mapping[str, str] | None = None) -> Event:
-    status: Status = "failed" if action.refused else ("changed" if action.op != "none" else "ok")
+           applied: Applied | None = None) -> Event:
+    error = action.refused or (applied.error if applied else None)
     return Event(
-        host=ctx.host, kind=doc.kind, name=doc.name, status=status, action=action.op,
-        check=options.check, summary=action.summary, changes=list(action.changes),
-        diff=action.diff if options.diff else None, error=action.refused,
-        details=dict(details or {}),
+        host=ctx.host, kind=doc.kind, name=doc.name,
+        changed=applied.changed if applied else action.changes_host,
+        failed=error is not None, action=action.op, check=options.check,
+        summary=action.summary, changes=list(action.changes),
+        diff=action.diff if options.diff else None, error=error,
+        details=dict(applied.details) if applied else {},
     )
 
 
@@ -41,11 +41,10 @@ def reconcile_one(handler: Handler, doc: Any, ctx: HostContext, options: Options
         if options.check or not action.changes_host:
             return _event(ctx, doc, action, options)
         log.info("applying", kind=doc.kind, name=doc.name, op=action.op)
-        details = handler.apply(doc, action, ctx)
-        return _event(ctx, doc, action, options, details)
+        return _event(ctx, doc, action, options, handler.apply(doc, action, ctx))
     except (PyprovError, OSError) as exc:
         log.warning("resource failed", kind=doc.kind, name=doc.name, error=str(exc))
-        return Event(host=ctx.host, kind=doc.kind, name=doc.name, status="failed",
+        return Event(host=ctx.host, kind=doc.kind, name=doc.name, failed=True,
                      check=options.check, summary="failed", error=str(exc))
 
 
@@ -55,7 +54,7 @@ def reconcile(documents: list[Any], handlers: Mapping[str, Handler], ctx: HostCo
     for doc in ordered(documents):
         handler = handlers.get(doc.kind)
         if handler is None:
-            yield Event(host=ctx.host, kind=doc.kind, name=doc.name, status="failed",
+            yield Event(host=ctx.host, kind=doc.kind, name=doc.name, failed=True,
                         check=options.check, summary="unsupported",
                         error=f"this agent does not reconcile kind {doc.kind} yet")
             continue

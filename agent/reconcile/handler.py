@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from agent.reconcile.actions import Action, Options
+from agent.reconcile.actions import Action, Applied, Options
 from agent.state import StateDir
 
 # Daemon configuration first (it decides mirrors), then images, then containers.
@@ -27,4 +27,4 @@ class Handler(Protocol):
 
     def plan(self, doc: Any, observed: Any, options: Options) -> Action: ...
 
-    def apply(self, doc: Any, action: Action, ctx: HostContext) -> dict[str, str]: ...
+    def apply(self, doc: Any, action: Action, ctx: HostContext) -> Applied: ...

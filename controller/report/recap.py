@@ -15,8 +15,11 @@ class HostTally:
     unreachable: int = 0
     events: list[Event] = field(default_factory=list)
 
+    changed_host: bool = False  # some change was made, even by a resource that then failed
+
     def add(self, event: Event) -> None:
         self.events.append(event)
+        self.changed_host |= event.changed
         if event.status == "ok":
             self.ok += 1
         elif event.status == "changed":
@@ -34,6 +37,6 @@ class Recap:
 
     @property
     def exit_code(self) -> int:
-        changed = any(t.changed for t in self.hosts.values())
+        changed = any(t.changed_host for t in self.hosts.values())
         failed = any(t.failed or t.unreachable for t in self.hosts.values())
         return exit_code(changed, failed)

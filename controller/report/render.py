@@ -64,7 +64,8 @@ class JsonRenderer:
             "hosts": {
                 host: {"ok": t.ok, "changed": t.changed, "failed": t.failed,
                        "unreachable": t.unreachable,
-                       "events": [e.model_dump(mode="json", exclude_defaults=True)
+                       "events": [{"status": e.status,
+                                   **e.model_dump(mode="json", exclude_defaults=True)}
                                   for e in t.events]}
                 for host, t in recap.hosts.items()
             },

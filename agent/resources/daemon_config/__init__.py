@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import subprocess
-import time
+import os
 from pathlib import Path
 
-from agent.errors import ResourceError
 from agent.fsutil.atomic import atomic_write
 from agent.fsutil.backups import save_backup
 from agent.model import DaemonConfig
-from agent.reconcile.actions import Action, Options
+from agent.reconcile.actions import Action, Applied, Options
 from agent.reconcile.handler import HostContext
 from agent.resources.daemon_config import dockerd as dockerd_control
 from agent.resources.daemon_config.observe import ObservedDaemonConfig, observe
-from agent.resources.daemon_config.ownership import Ownership, read_ownership, write_ownership
+from agent.resources.daemon_config.ownership import Ownership, write_ownership
 from agent.resources.daemon_config.plan import DaemonConfigPayload, plan
 
 FILE_MODE = 0o644
@@ -29,22 +27,24 @@ class DaemonConfigHandler:
     def plan(self, doc: DaemonConfig, observed: ObservedDaemonConfig, options: Options) -> Action:
         return plan(doc, observed, options)
 
-    def apply(self, doc: DaemonConfig, action: Action, ctx: HostContext) -> dict[str, str]:
+    def apply(self, doc: DaemonConfig, action: Action, ctx: HostContext) -> Applied:
         payload: DaemonConfigPayload = action.payload
         details: dict[str, str] = {}
-        path = Path(doc.path)
         if payload.content is not None:
-            previous = _read_or_none(path)
+            # Write through a symlink, to the file dockerd really reads.
+            target = Path(os.path.realpath(doc.path))
+            previous = _read_or_none(target)
             if previous:
-                details["backup"] = str(save_backup(ctx.state.backups, path, previous))
-            atomic_write(path, payload.content, mode=FILE_MODE)
-        pending = _dockerd_followup(payload, details)
-        write_ownership(ctx.state, doc, Ownership(payload.owned_keys, pending))
-        if pending is not None:
-            raise ResourceError(
-                f"{doc.path} is written, but {details['dockerd']}"
-            )
-        return details
+                details["backup"] = str(save_backup(ctx.state.backups, Path(doc.path), previous))
+            atomic_write(target, payload.content, mode=FILE_MODE)
+        error = _dockerd_followup(payload, details)
+        owed = payload.dockerd.identity if error and payload.dockerd else None
+        write_ownership(ctx.state, doc, Ownership(payload.owned_keys, owed))
+        if error is None:
+            return Applied(details)
+        written = payload.content is not None
+        done = "is written" if written else "is up to date"
+        return Applied(details, error=f"{doc.path} {done}, but {error}", changed=written)
 
 
 def _read_or_none(path: Path) -> bytes | None:
@@ -54,8 +54,8 @@ def _read_or_none(path: Path) -> bytes | None:
         return None
 
 
-def _dockerd_followup(payload: DaemonConfigPayload, details: dict[str, str]) -> float | None:
-    """Reload or restart dockerd; the time a restart became owed when it could not be done."""
+def _dockerd_followup(payload: DaemonConfigPayload, details: dict[str, str]) -> str | None:
+    """Reload or restart dockerd as planned; the reason when a needed restart did not happen."""
     dockerd = payload.dockerd
     if dockerd is None:
         details["dockerd"] = "not running; the settings apply when it starts"
@@ -65,16 +65,13 @@ def _dockerd_followup(payload: DaemonConfigPayload, details: dict[str, str]) -> 
     elif payload.dockerd_step == "restart":
         try:
             done = dockerd_control.restart(dockerd)
-        except (subprocess.SubprocessError, OSError) as exc:
-            done = None
-            details["dockerd"] = f"restart of dockerd pid {dockerd.pid} failed: {exc}"
+        except dockerd_control.RestartFailed as exc:
+            return f"restarting dockerd pid {dockerd.pid} failed: {exc} (the next pass retries)"
         if done is None:
-            details.setdefault(
-                "dockerd", f"dockerd pid {dockerd.pid} needs a restart for these keys and no "
-                "service manager runs it: restart it by hand (the next pass retries)")
-            return time.time()
+            return (f"dockerd pid {dockerd.pid} needs a restart for these keys and no "
+                    "service manager runs it: restart it by hand (the next pass retries)")
         details["dockerd"] = done
     return None
 
 
-__all__ = ["DaemonConfigHandler", "read_ownership"]
+__all__ = ["DaemonConfigHandler"]

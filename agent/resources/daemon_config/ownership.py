@@ -1,8 +1,9 @@
 """Which daemon.json keys a DaemonConfig set last time, so dropping a key removes it.
 
 Like ``kubectl apply``'s last-applied record: keys the manifest no longer names are
-deleted from the file; keys nobody owned are never touched. Also remembers a
-dockerd restart that could not be done, so the next pass retries it.
+deleted from the file; keys nobody owned are never touched. It also remembers a
+dockerd that still owes a restart (by pid and start ticks), so the next pass
+retries until that dockerd is gone.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from agent.state import StateDir
 @dataclass(frozen=True)
 class Ownership:
     owned_keys: tuple[str, ...] = ()
-    restart_pending_since: float | None = None
+    restart_owed_by: tuple[int, int] | None = None  # dockerd (pid, start ticks)
 
 
 def _record_path(state: StateDir, doc: DaemonConfig) -> Path:
@@ -34,15 +35,22 @@ def read_ownership(state: StateDir, doc: DaemonConfig) -> Ownership:
     except (FileNotFoundError, ValueError):
         return Ownership()
     keys = data.get("owned_keys", [])
-    since = data.get("restart_pending_since")
+    owed = data.get("restart_owed_by")
+    valid = (isinstance(owed, list) and len(owed) == 2
+             and all(isinstance(n, int) for n in owed))
     return Ownership(
         owned_keys=tuple(k for k in keys if isinstance(k, str)),
-        restart_pending_since=float(since) if isinstance(since, int | float) else None,
+        restart_owed_by=(owed[0], owed[1]) if valid else None,
     )
 
 
 def write_ownership(state: StateDir, doc: DaemonConfig, ownership: Ownership) -> None:
-    record = {"path": doc.path, "owned_keys": list(ownership.owned_keys),
-              "restart_pending_since": ownership.restart_pending_since}
-    atomic_write(_record_path(state, doc), json.dumps(record, indent=2).encode(), mode=0o600,
-                 dir_mode=0o700)
+    content = json.dumps({"path": doc.path, "owned_keys": list(ownership.owned_keys),
+                          "restart_owed_by": ownership.restart_owed_by}, indent=2).encode()
+    path = _record_path(state, doc)
+    try:
+        if path.read_bytes() == content:
+            return  # an unchanged pass touches nothing
+    except FileNotFoundError:
+        pass
+    atomic_write(path, content, mode=0o600, dir_mode=0o700)

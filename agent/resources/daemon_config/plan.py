@@ -96,7 +96,8 @@ def plan(doc: DaemonConfig, observed: ObservedDaemonConfig, options: Options) ->
     if step != "none":
         summary += f"; {step} dockerd"
     return Action(op, summary, changes=tuple(changed),
-                  diff=unified_diff(observed.path, _comparable(observed), content),
+                  diff=(unified_diff(observed.path, _comparable(observed), content)
+                        if options.diff else None),
                   payload=DaemonConfigPayload(content, owned, step, observed.dockerd))
 
 
@@ -107,11 +108,12 @@ def _comparable(observed: ObservedDaemonConfig) -> bytes | None:
 
 
 def _pending_restart_or_nothing(observed: ObservedDaemonConfig, owned: tuple[str, ...]) -> Action:
-    """The file is right; a restart that failed earlier is still owed if dockerd predates it."""
-    pending = observed.ownership.restart_pending_since
+    """The file is right; a restart is still owed while the dockerd that missed it runs."""
+    owed = observed.ownership.restart_owed_by
     dockerd = observed.dockerd
-    if pending is not None and dockerd is not None and dockerd.started_at < pending:
-        return Action("restart", f"restart dockerd to apply {observed.path} (owed by an "
-                      "earlier pass)", payload=DaemonConfigPayload(None, owned, "restart", dockerd))
+    if owed is not None and dockerd is not None and dockerd.identity == owed:
+        return Action("restart", f"restart dockerd pid {dockerd.pid} to apply {observed.path} "
+                      "(owed by an earlier pass)",
+                      payload=DaemonConfigPayload(None, owned, "restart", dockerd))
     return Action("none", f"{observed.path} is up to date",
                   payload=DaemonConfigPayload(None, owned, "none", dockerd))

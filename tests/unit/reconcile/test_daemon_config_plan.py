@@ -15,7 +15,7 @@ from agent.resources.daemon_config.ownership import Ownership
 from agent.resources.daemon_config.plan import plan
 
 PATH = "/etc/docker/daemon.json"
-DOCKERD = Dockerd(pid=4242, config_file=PATH, manager=None, started_at=1000.0)
+DOCKERD = Dockerd(pid=4242, config_file=PATH, manager=None, start_ticks=1000)
 
 
 def doc(**settings: Any) -> DaemonConfig:
@@ -30,7 +30,7 @@ def observed(raw: str | None, dockerd: Dockerd | None = None,
 
 
 def test_absent_file_is_created() -> None:
-    action = plan(doc(debug=True), observed(None), Options())
+    action = plan(doc(debug=True), observed(None), Options(diff=True))
     assert action.op == "create"
     assert json.loads(action.payload.content) == {"debug": True}
     assert action.diff is not None
@@ -110,17 +110,24 @@ def test_no_dockerd_means_no_signal() -> None:
 
 
 def test_owed_restart_is_planned_while_dockerd_predates_it() -> None:
-    owed = Ownership(owned_keys=("debug",), restart_pending_since=2000.0)
+    owed = Ownership(owned_keys=("debug",), restart_owed_by=DOCKERD.identity)
     action = plan(doc(debug=True), observed('{"debug": true}', DOCKERD, owed), Options())
     assert action.op == "restart"
-    restarted = Dockerd(pid=5, config_file=PATH, manager=None, started_at=3000.0)
+    # A pid reused by a later dockerd is a different incarnation: the restart happened.
+    restarted = Dockerd(pid=4242, config_file=PATH, manager=None, start_ticks=1001)
     assert plan(doc(debug=True), observed('{"debug": true}', restarted, owed),
                 Options()).op == "none"
 
 
 def test_diff_masks_proxy_passwords() -> None:
     action = plan(doc(proxies={"http-proxy": "http://bob:s3cret@proxy.test:3128"}),
-                  observed("{}"), Options())
+                  observed("{}"), Options(diff=True))
     assert action.diff is not None
     assert "s3cret" not in action.diff
     assert "bob:*****@proxy.test" in action.diff
+
+
+def test_no_diff_is_computed_unless_asked() -> None:
+    action = plan(doc(debug=True), observed("{}"), Options())
+    assert action.op == "update"
+    assert action.diff is None
