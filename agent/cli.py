@@ -44,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     apply.add_argument("--input", type=argparse.FileType("r"), default=sys.stdin,
                        help="desired state file (default: stdin)")
     apply.add_argument("-v", "--verbose", action="count", default=0)
+    apply.add_argument("--log-format", choices=("auto", "console", "json"), default="auto",
+                       help="stderr logs: console on a terminal, JSON lines otherwise (auto)")
     return parser
 
 
@@ -101,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "version":
         print(json.dumps({"version": agent.__version__, "protocol": PROTOCOL_VERSION}))
         return 0
-    configure(args.verbose)
+    configure(args.verbose, {"auto": None, "console": False, "json": True}[args.log_format])
     try:
         return run_apply(args, sys.stdout)
     except (PyprovError, OSError, ValueError) as exc:

@@ -46,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--lock-timeout", type=float,
                              help="seconds to wait for another pass on a host (default 300)")
         command.add_argument("-v", "--verbose", action="count", default=0)
+        command.add_argument("--log-format", choices=("auto", "console", "json"),
+                             default="auto", help="agent logs on stderr (auto: console on "
+                             "a terminal, JSON lines otherwise)")
     for name, help_text in (("validate", "validate manifests only"),
                             ("render", "print the desired state sent to the agent")):
         command = sub.add_parser(name, help=help_text)
@@ -60,7 +63,8 @@ def _apply(args: argparse.Namespace) -> int:
     renderer: Renderer = (JsonRenderer() if args.output == "json"
                           else TextRenderer(show_diff=args.diff))
     flags = AgentFlags(check=check, diff=args.diff, force=args.force, state_dir=args.state_dir,
-                       lock_timeout=args.lock_timeout, verbose=args.verbose)
+                       lock_timeout=args.lock_timeout, verbose=args.verbose,
+                       log_format=args.log_format)
     recap = Recap()
     renderer.start(" ".join(args.paths), check)
     run_host(LocalTransport(), documents, flags, recap, renderer)

@@ -23,6 +23,7 @@ class AgentFlags:
     state_dir: str | None = None
     lock_timeout: float | None = None
     verbose: int = 0
+    log_format: str = "auto"
 
     def args(self) -> list[str]:
         args = ["apply"]
@@ -31,7 +32,7 @@ class AgentFlags:
             args += ["--state-dir", self.state_dir]
         if self.lock_timeout is not None:
             args += ["--lock-timeout", str(self.lock_timeout)]
-        return args + ["-v"] * self.verbose
+        return args + ["-v"] * self.verbose + ["--log-format", self.log_format]
 
 
 def _parse_event(host: str, line: str) -> Event:

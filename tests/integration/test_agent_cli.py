@@ -1,0 +1,74 @@
+"""The agent's own CLI: the protocol the controller (and later SSH) speaks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from agent.model import PROTOCOL_VERSION
+from tests.conftest import REPO, RunPyprov
+
+
+def agent(args: list[str], stdin: str, state_dir: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYPROV_STATE_DIR": str(state_dir)}
+    return subprocess.run([sys.executable, "-m", "agent", *args], input=stdin, text=True,
+                          capture_output=True, cwd=REPO, env=env, timeout=60, check=False)
+
+
+def desired(target: Path, **overrides: object) -> dict[str, object]:
+    document = {"kind": "DaemonConfig", "name": "d", "path": str(target),
+                "settings": {"debug": True}}
+    return {"protocol": PROTOCOL_VERSION, "host": "web1", "documents": [document],
+            **overrides}
+
+
+def test_version_handshake(pyprov: RunPyprov) -> None:
+    result = pyprov("agent", "version")
+    assert result.code == 0
+    assert json.loads(result.stdout)["protocol"] == PROTOCOL_VERSION
+
+
+def test_events_are_json_lines_and_exit_code_is_detailed(tmp_path: Path) -> None:
+    target = tmp_path / "daemon.json"
+    result = agent(["apply"], json.dumps(desired(target)), tmp_path / "state")
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stdout.splitlines()
+    event = json.loads(line)
+    assert event["host"] == "web1"
+    assert event["changed"] is True
+    assert event["action"] == "create"
+    assert json.loads(target.read_text()) == {"debug": True}
+
+
+def test_protocol_mismatch_is_a_clear_error_and_changes_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "daemon.json"
+    result = agent(["apply"], json.dumps(desired(target, protocol=99)), tmp_path / "state")
+    assert result.returncode == 4
+    event = json.loads(result.stdout)
+    assert event["failed"] is True
+    assert "protocol 99" in event["error"]
+    assert f"speaks {PROTOCOL_VERSION}" in event["error"]
+    assert not target.exists()
+    assert not (tmp_path / "state").exists()
+
+
+def test_agent_revalidates_what_it_receives(tmp_path: Path) -> None:
+    bad = desired(tmp_path / "daemon.json")
+    bad["documents"] = [{"kind": "Container", "name": "web", "image": "nginx",
+                         "ports": ["70000:80"]}]
+    result = agent(["apply"], json.dumps(bad), tmp_path / "state")
+    assert result.returncode == 4
+    assert "70000" in json.loads(result.stdout)["error"]
+    assert not (tmp_path / "state").exists()
+
+
+def test_json_logs_when_asked(tmp_path: Path) -> None:
+    result = agent(["apply", "-v", "--log-format", "json"],
+                   json.dumps(desired(tmp_path / "daemon.json")), tmp_path / "state")
+    assert result.returncode == 2
+    logs = [json.loads(line) for line in result.stderr.splitlines()]
+    assert any(entry["event"] == "applying" and entry["kind"] == "DaemonConfig"
+               for entry in logs)
