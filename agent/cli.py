@@ -15,7 +15,7 @@ from typing import TextIO
 
 import agent
 from agent.errors import ProtocolError, PyprovError
-from agent.fsutil.atomic import atomic_write
+from agent.fsutil.atomic import write_if_changed
 from agent.logsetup import configure
 from agent.model import PROTOCOL_VERSION, DesiredState, Event, exit_code
 from agent.reconcile.actions import Options
@@ -63,17 +63,6 @@ def read_desired(stream: TextIO) -> DesiredState:
     return DesiredState.model_validate(raw)
 
 
-def _store_desired(state: StateDir, desired: DesiredState) -> None:
-    """Keep the last desired state for the loop and drift checks; unchanged, untouched."""
-    content = desired.model_dump_json(indent=2).encode()
-    try:
-        if state.desired.read_bytes() == content:
-            return
-    except FileNotFoundError:
-        pass
-    atomic_write(state.desired, content, mode=0o600)
-
-
 def _say_waiting(holder: str) -> None:
     print(f"pyprov: waiting for {holder} to finish", file=sys.stderr, flush=True)
 
@@ -86,11 +75,13 @@ def run_apply(args: argparse.Namespace, out: TextIO) -> int:
     changed = failed = False
     if not args.check:
         state.ensure()
-        _store_desired(state, desired)
     # Check mode on a host pyprov never touched must not even create the state dir.
     lock = (host_lock(state.lock, args.lock_timeout, on_wait=_say_waiting)
             if not args.check or state.root.exists() else contextlib.nullcontext())
     with lock:
+        if not args.check:  # the last desired state, for the loop and drift checks
+            write_if_changed(state.desired, desired.model_dump_json(indent=2).encode(),
+                             mode=0o600, dir_mode=0o700)
         for event in reconcile(list(desired.documents), handlers(), ctx, options):
             _emit(event, out)
             changed |= event.changed

@@ -54,6 +54,19 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def write_if_changed(target: Path, data: bytes, mode: int = 0o644,
+                     dir_mode: int = 0o755) -> bool:
+    """``atomic_write`` unless the file already holds ``data``: an idempotent pass touches
+    nothing. Returns whether it wrote."""
+    try:
+        if target.read_bytes() == data:
+            return False
+    except FileNotFoundError:
+        pass
+    atomic_write(target, data, mode, dir_mode)
+    return True
+
+
 def atomic_write(target: Path, data: bytes, mode: int = 0o644, dir_mode: int = 0o755) -> None:
     """Replace ``target`` with ``data`` atomically and durably, creating parent dirs."""
     target.parent.mkdir(mode=dir_mode, parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.fsutil.atomic import atomic_write
+from agent.fsutil.atomic import write_if_changed
 from agent.model import DaemonConfig
 from agent.state import StateDir
 
@@ -47,10 +47,4 @@ def read_ownership(state: StateDir, doc: DaemonConfig) -> Ownership:
 def write_ownership(state: StateDir, doc: DaemonConfig, ownership: Ownership) -> None:
     content = json.dumps({"path": doc.path, "owned_keys": list(ownership.owned_keys),
                           "restart_owed_by": ownership.restart_owed_by}, indent=2).encode()
-    path = _record_path(state, doc)
-    try:
-        if path.read_bytes() == content:
-            return  # an unchanged pass touches nothing
-    except FileNotFoundError:
-        pass
-    atomic_write(path, content, mode=0o600, dir_mode=0o700)
+    write_if_changed(_record_path(state, doc), content, mode=0o600, dir_mode=0o700)
