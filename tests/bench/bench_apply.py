@@ -4,13 +4,17 @@
 
 Prints medians and ratios: an unchanged `pyprov apply` (controller + agent), the agent
 alone, the agent's import time, and manifest validation throughput, next to
-`python -c pass` (the floor any Python agent pays) measured on this machine now.
+`python -c pass` (the floor any Python agent pays) measured on this machine now, and,
+when an `ansible` command is found ($ANSIBLE or PATH), Ansible's unchanged `copy` of
+the same daemon.json on localhost as the peer.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -68,6 +72,15 @@ def main() -> None:
                                  runs)
         agent_only = median_seconds([py, "-m", "agent", "apply"], runs, stdin=desired, env=env)
         full = median_seconds([py, "-m", "controller", "apply", str(manifest)], runs, env=env)
+        ansible = os.environ.get("ANSIBLE") or shutil.which("ansible")
+        peer = None
+        if ansible:
+            content = Path(tmp, "daemon.json").read_text()
+            command = [ansible, "localhost", "-c", "local", "-i", "localhost,", "-m",
+                       "ansible.builtin.copy", "-a",
+                       f"content={json.dumps(content)} dest={tmp}/daemon.json mode=0644"]
+            subprocess.run(command, capture_output=True, check=False)
+            peer = median_seconds(command, runs)
     rate = validation_rate(1000)
     rows = [
         ("python -c pass (floor)", floor),
@@ -76,10 +89,14 @@ def main() -> None:
         ("agent apply, nothing to change", agent_only),
         ("pyprov apply, nothing to change", full),
     ]
+    if peer is not None:
+        rows.append(("peer: ansible copy, nothing to change", peer))
     print(f"{'measure':<36}{'median':>10}{'x floor':>10}")
     for name, seconds in rows:
         print(f"{name:<36}{seconds * 1000:>8.1f}ms{seconds / floor:>10.2f}")
     print(f"validation: {rate:,.0f} Container documents/s (1,000 in one file)")
+    if peer is not None:
+        print(f"pyprov apply / ansible copy: {full / peer:.2f}")
 
 
 if __name__ == "__main__":
