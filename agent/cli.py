@@ -11,13 +11,14 @@ import argparse
 import contextlib
 import json
 import sys
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 import agent
 from agent.errors import ProtocolError, PyprovError
 from agent.fsutil.atomic import write_if_changed
 from agent.logsetup import configure
 from agent.model import PROTOCOL_VERSION, DesiredState, Event, exit_code
+from agent.model.protocol import EXIT_FAILED
 from agent.reconcile.actions import Options
 from agent.reconcile.engine import reconcile
 from agent.reconcile.handler import HostContext
@@ -28,9 +29,17 @@ from agent.state import StateDir, resolve_state_dir
 DEFAULT_LOCK_TIMEOUT = 300.0
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors exit 4 (failure), never 2, which means "changed" to the controller."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_FAILED, f"{self.prog}: error: {message}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pyprov agent", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog="pyprov agent", description=__doc__,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("version", help="print the agent version and protocol as JSON")
     apply = sub.add_parser("apply", help="reconcile this host to the desired state on stdin")
@@ -67,16 +76,15 @@ def _say_waiting(holder: str) -> None:
     print(f"pyprov: waiting for {holder} to finish", file=sys.stderr, flush=True)
 
 
-def run_apply(args: argparse.Namespace, out: TextIO) -> int:
+def run_apply(args: argparse.Namespace, desired: DesiredState, out: TextIO) -> int:
     state = StateDir(resolve_state_dir(args.state_dir))
-    desired = read_desired(args.input)
     options = Options(check=args.check, diff=args.diff, force=args.force)
     ctx = HostContext(host=desired.host, state=state)
     changed = failed = False
     if not args.check:
         state.ensure()
     # Check mode on a host pyprov never touched must not even create the state dir.
-    lock = (host_lock(state.lock, args.lock_timeout, on_wait=_say_waiting)
+    lock = (host_lock(state.lock, args.lock_timeout, on_wait=_say_waiting, shared=args.check)
             if not args.check or state.root.exists() else contextlib.nullcontext())
     with lock:
         if not args.check:  # the last desired state, for the loop and drift checks
@@ -95,10 +103,16 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"version": agent.__version__, "protocol": PROTOCOL_VERSION}))
         return 0
     configure(args.verbose, {"auto": None, "console": False, "json": True}[args.log_format])
+    host = "localhost"  # until the desired state names the host
     try:
-        return run_apply(args, sys.stdout)
+        desired = read_desired(args.input)
+        host = desired.host
+        return run_apply(args, desired, sys.stdout)
     except (PyprovError, OSError, ValueError) as exc:
         # ValueError covers malformed JSON and pydantic's ValidationError.
-        _emit(Event(host="localhost", kind="Host", name="agent", failed=True,
-                    summary="agent error", error=str(exc)), sys.stdout)
-        return exit_code(changed=False, failed=True)
+        error = str(exc)
+    except Exception as exc:  # the outermost boundary: report it, never a traceback
+        error = f"internal error: {type(exc).__name__}: {exc}"
+    _emit(Event(host=host, kind="Host", name="agent", failed=True,
+                summary="agent error", error=error), sys.stdout)
+    return EXIT_FAILED

@@ -5,7 +5,8 @@
     ├── StateDirError         the state directory is unusable
     ├── ProtocolError         the desired state is not for this agent
     └── ResourceError         a resource could not be observed or applied
-        └── UnparsableFile    a file pyprov must edit holds something it cannot parse
+        ├── UnparsableFile    a file pyprov must edit holds something it cannot parse
+        └── RestartFailed     a service manager did not restart a daemon
 """
 
 from __future__ import annotations
@@ -45,3 +46,7 @@ class UnparsableFile(ResourceError):
             "to replace it (its content is kept as a backup)"
         )
         self.path, self.reason = path, reason
+
+
+class RestartFailed(ResourceError):
+    pass

@@ -33,4 +33,7 @@ class StateDir:
         return self.root / "backups"
 
     def ensure(self) -> None:
+        """Create the state dir, private: it holds desired states, which may hold secrets."""
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if self.root.stat().st_mode & 0o077:
+            self.root.chmod(0o700)

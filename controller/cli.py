@@ -15,7 +15,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
+from agent.model.protocol import EXIT_FAILED
 from controller.errors import ControllerError
 from controller.manifests.errors import ManifestError
 from controller.manifests.loader import load_manifests
@@ -23,8 +25,6 @@ from controller.report.recap import Recap
 from controller.report.render import JsonRenderer, Renderer, TextRenderer
 from controller.runner import AgentFlags, desired_state_json, run_host
 from controller.transports.local import LocalTransport
-
-EXIT_FAILED = 4
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -62,7 +62,8 @@ def _apply(args: argparse.Namespace) -> int:
     documents = [d.document for d in load_manifests(args.paths)]
     renderer: Renderer = (JsonRenderer() if args.output == "json"
                           else TextRenderer(show_diff=args.diff))
-    flags = AgentFlags(check=check, diff=args.diff, force=args.force, state_dir=args.state_dir,
+    state_dir = str(Path(args.state_dir).absolute()) if args.state_dir else None  # agent: cwd /
+    flags = AgentFlags(check=check, diff=args.diff, force=args.force, state_dir=state_dir,
                        lock_timeout=args.lock_timeout, verbose=args.verbose,
                        log_format=args.log_format)
     recap = Recap()
@@ -76,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["agent"]:
         # The agent is its own program: the controller never imports its code.
-        os.execv(sys.executable, [sys.executable, "-m", "agent", *argv[1:]])  # noqa: S606
+        os.chdir("/")  # with -I: never run an `agent` package from the current directory
+        os.execv(sys.executable, [sys.executable, "-I", "-m", "agent", *argv[1:]])  # noqa: S606
     args = _parser().parse_args(argv)
     try:
         if args.command == "validate":

@@ -66,11 +66,23 @@ def run_host(transport: Transport, documents: Sequence[Document], flags: AgentFl
         renderer.event(Event(host=host, kind="Host", name=host, failed=True,
                              summary="unreachable", error=exc.reason))
         return
-    if code not in (0, 2, 4, 6) or (code & 4 and not tally.failed):
+    problem = _incomplete(code, seen, len(documents), tally.failed > 0)
+    if problem:
         event = Event(host=host, kind="Host", name=host, failed=True, summary="agent",
-                      error=f"the agent exited with code {code} after {seen} events")
+                      error=problem)
         tally.add(event)
         renderer.event(event)
+
+
+def _incomplete(code: int, seen: int, expected: int, reported_failure: bool) -> str | None:
+    """An agent run that did not report on every resource is a failure, whatever its code."""
+    if code not in (0, 2, 4, 6):
+        return f"the agent exited with code {code} after {seen} of {expected} results"
+    if code & 4 and not reported_failure:
+        return f"the agent exited with code {code} and reported no failure"
+    if seen < expected and not reported_failure:
+        return f"the agent reported {seen} of {expected} results (exit code {code})"
+    return None
 
 
 def desired_state_json(host: str, documents: Sequence[Document]) -> str:

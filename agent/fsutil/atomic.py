@@ -1,8 +1,9 @@
 """The one atomic-write helper: temp file in the same directory, fsync, rename, fsync dir.
 
 A reader (or dockerd) sees the old file or the new one, never a torn write, even
-when the writer is SIGKILLed. Temp files carry the writer's pid, so a later write
-removes those whose writer is dead.
+when the writer is SIGKILLed. Temp files are named after their writer (pid and pid
+namespace), so a later write removes those whose writer is dead; a temp from
+another pid namespace (whose pids mean nothing here) is removed only when old.
 """
 
 from __future__ import annotations
@@ -10,13 +11,24 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import time
 from pathlib import Path
 
 _TEMP_MARK = ".pyprov-tmp."
+_FOREIGN_TEMP_AGE = 3600.0
 
 
-def _temp_name(target: Path) -> Path:
-    return target.with_name(f".{target.name}{_TEMP_MARK}{os.getpid()}.{secrets.token_hex(4)}")
+def _pid_namespace() -> int:
+    try:
+        return Path("/proc/self/ns/pid").stat().st_ino
+    except OSError:
+        return 0
+
+
+def temp_path(target: Path, pid: int | None = None) -> Path:
+    """Where a writer with ``pid`` (default: this process) stages ``target``."""
+    writer = f"{_pid_namespace()}-{os.getpid() if pid is None else pid}"
+    return target.with_name(f".{target.name}{_TEMP_MARK}{writer}.{secrets.token_hex(4)}")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -29,6 +41,16 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _abandoned(entry: Path, writer: str) -> bool:
+    namespace, _, pid = writer.partition("-")
+    if namespace == str(_pid_namespace()) and pid.isdigit():
+        return int(pid) != os.getpid() and not _pid_alive(int(pid))
+    try:
+        return time.time() - entry.stat().st_mtime > _FOREIGN_TEMP_AGE
+    except FileNotFoundError:
+        return False
+
+
 def remove_stale_temps(target: Path) -> list[Path]:
     """Remove temp files of ``target`` left by writers that died before their rename."""
     removed = []
@@ -37,12 +59,10 @@ def remove_stale_temps(target: Path) -> list[Path]:
         for entry in target.parent.iterdir():
             if not entry.name.startswith(prefix):
                 continue
-            pid_text = entry.name[len(prefix) :].split(".", 1)[0]
-            if pid_text.isdigit() and int(pid_text) != os.getpid() and _pid_alive(int(pid_text)):
-                continue
-            with contextlib.suppress(FileNotFoundError):
-                entry.unlink()
-                removed.append(entry)
+            if _abandoned(entry, entry.name[len(prefix) :].split(".", 1)[0]):
+                with contextlib.suppress(FileNotFoundError):
+                    entry.unlink()
+                    removed.append(entry)
     return removed
 
 
@@ -52,6 +72,18 @@ def fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def make_dirs(directory: Path, mode: int) -> None:
+    """``mkdir -p`` that fsyncs each parent it adds to, so new dirs survive a crash."""
+    missing = []
+    while not directory.exists():
+        missing.append(directory)
+        directory = directory.parent
+    for new in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            new.mkdir(mode=mode)
+        fsync_dir(new.parent)
 
 
 def write_if_changed(target: Path, data: bytes, mode: int = 0o644,
@@ -69,9 +101,9 @@ def write_if_changed(target: Path, data: bytes, mode: int = 0o644,
 
 def atomic_write(target: Path, data: bytes, mode: int = 0o644, dir_mode: int = 0o755) -> None:
     """Replace ``target`` with ``data`` atomically and durably, creating parent dirs."""
-    target.parent.mkdir(mode=dir_mode, parents=True, exist_ok=True)
+    make_dirs(target.parent, dir_mode)
     remove_stale_temps(target)
-    temp = _temp_name(target)
+    temp = temp_path(target)
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
     try:
         os.fchmod(fd, mode)  # the umask must not loosen or tighten what was asked

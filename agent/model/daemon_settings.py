@@ -71,22 +71,31 @@ def _str_map(key: str, value: Any) -> None:
                                 at=(sub_key,))
 
 
+def _redacted(url: str) -> str:
+    """The URL as it may appear in an error message: no password, ever."""
+    scheme, sep, rest = url.partition("://")
+    if sep and "@" in rest:  # up to the last '@': a password may hold '/' or '@'
+        return f"{scheme}://*****@{rest.rsplit('@', 1)[1]}"
+    return url
+
+
 def validate_mirror(url: str) -> None:
     """As dockerd: http(s), a host, no credentials, no path/query/fragment."""
+    shown = _redacted(url)
     try:
         parts = urlsplit(url)
     except ValueError as exc:  # e.g. "Invalid IPv6 URL"
-        raise SyntaxProblem(f"mirror {url!r} is not a valid URL: {exc}") from None
+        raise SyntaxProblem(f"mirror {shown!r} is not a valid URL: {exc}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise SyntaxProblem(f"mirror {url!r} must be an http:// or https:// URL with a host")
+        raise SyntaxProblem(f"mirror {shown!r} must be an http:// or https:// URL with a host")
     if parts.username or parts.password:
-        raise SyntaxProblem(f"mirror {url!r}: credentials do not belong in the URL")
+        raise SyntaxProblem(f"mirror {shown!r}: credentials do not belong in the URL")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise SyntaxProblem(f"mirror {url!r}: dockerd refuses a path, query or fragment")
+        raise SyntaxProblem(f"mirror {shown!r}: dockerd refuses a path, query or fragment")
     try:
         parts.port  # noqa: B018 - raises on an out-of-range port
     except ValueError:
-        raise SyntaxProblem(f"mirror {url!r} has an invalid port") from None
+        raise SyntaxProblem(f"mirror {shown!r} has an invalid port") from None
 
 
 def validate_insecure_registry(entry: str) -> None:

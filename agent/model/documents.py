@@ -25,6 +25,7 @@ from agent.model.daemon_settings import validate_settings
 from agent.model.syntax.command import parse_command
 from agent.model.syntax.errors import SyntaxProblem
 from agent.model.syntax.keyvalues import parse_key_values
+from agent.model.syntax.paths import normalize_path
 from agent.model.syntax.ports import PortMapping
 from agent.model.syntax.reference import ImageReference, parse_reference
 from agent.model.syntax.restart import RestartPolicy, parse_restart
@@ -46,7 +47,7 @@ def _absolute_path(value: object, info: ValidationInfo) -> str:
         if base_dir is None:
             raise SyntaxProblem(f"path {value!r} must be absolute")
         value = posixpath.join(base_dir, value)
-    return posixpath.normpath(value)
+    return normalize_path(value)
 
 
 def _reference(value: object) -> str:

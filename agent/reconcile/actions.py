@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Op = Literal["none", "create", "update", "replace", "recreate", "delete", "restart"]
+Op = Literal["none", "create", "update", "replace", "recreate", "delete", "reload", "restart"]
 
 
 @dataclass(frozen=True)
@@ -28,13 +28,15 @@ class Applied:
 
 @dataclass(frozen=True)
 class Action:
-    """One resource's plan. ``refused`` set means the plan cannot proceed safely."""
+    """One resource's plan. ``refused``: the plan cannot proceed safely. ``bookkeeping``:
+    the host is right, but pyprov's own record of it must be updated (not a change)."""
 
     op: Op
     summary: str
     changes: tuple[str, ...] = ()
     diff: str | None = None
     refused: str | None = None
+    bookkeeping: bool = False
     payload: Any = field(default=None, compare=False)
 
     @property

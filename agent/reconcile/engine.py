@@ -35,17 +35,21 @@ def _event(ctx: HostContext, doc: Any, action: Action, options: Options,
 
 def reconcile_one(handler: Handler, doc: Any, ctx: HostContext, options: Options) -> Event:
     """observe -> plan -> apply for one resource; errors become a failed event."""
+    action: Action | None = None
     try:
         observed = handler.observe(doc, ctx)
         action = handler.plan(doc, observed, options)
-        if options.check or not action.changes_host:
+        if options.check or not (action.changes_host or action.bookkeeping):
             return _event(ctx, doc, action, options)
         log.info("applying", kind=doc.kind, name=doc.name, op=action.op)
         return _event(ctx, doc, action, options, handler.apply(doc, action, ctx))
     except (PyprovError, OSError) as exc:
         log.warning("resource failed", kind=doc.kind, name=doc.name, error=str(exc))
+        # Failing inside apply, the host may already have changed: say so (exit 6).
         return Event(host=ctx.host, kind=doc.kind, name=doc.name, failed=True,
-                     check=options.check, summary="failed", error=str(exc))
+                     changed=bool(action and action.changes_host and not options.check),
+                     action=action.op if action else "none", check=options.check,
+                     summary=action.summary if action else "failed", error=str(exc))
 
 
 def reconcile(documents: list[Any], handlers: Mapping[str, Handler], ctx: HostContext,

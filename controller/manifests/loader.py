@@ -1,6 +1,8 @@
 """Manifest files and directories -> validated documents, or every problem found.
 
-Directories are read recursively in sorted order (``*.yml``, ``*.yaml``). Each
+Directories are read recursively in sorted order (``*.yml``, ``*.yaml``), skipping
+hidden files and directories (``.github/``, ``.git/``). Top-level ``x-*`` keys are
+docker-compose extension fields (often anchors for ``<<`` merges) and are ignored. Each
 document is validated against its kind's model with the manifest's directory as
 context (relative volume paths resolve against it). Nothing is returned unless
 every document of every file is valid.
@@ -23,6 +25,7 @@ from controller.manifests.yaml_nodes import LoadedDocument, Positions, YamlProbl
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 SUFFIXES = (".yml", ".yaml")
+EXTENSION_PREFIX = "x-"
 
 
 @dataclass(frozen=True)
@@ -36,13 +39,17 @@ class SourcedDocument:
     positions: Positions
 
 
+def _hidden(relative: Path) -> bool:
+    return any(part.startswith(".") for part in relative.parts)
+
+
 def manifest_files(paths: Iterable[str | Path]) -> list[Path]:
     files: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
             files.extend(sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES
-                                and p.is_file() and not p.name.startswith(".")))
+                                and not _hidden(p.relative_to(path)) and p.is_file()))
         else:
             files.append(path)
     return files
@@ -112,6 +119,8 @@ def _validate(file: Path, loaded: LoadedDocument) -> tuple[Any, list[ManifestPro
     if not isinstance(value, dict):
         return None, [ManifestProblem(name, loaded.line, loaded.column, "",
                                       "a document must be a mapping with 'kind' and 'name'")]
+    # docker-compose extension fields; the positions of the other keys are unchanged.
+    value = {key: item for key, item in value.items() if not key.startswith(EXTENSION_PREFIX)}
     try:
         model = document_class(value.get("kind"))
     except KeyError as exc:

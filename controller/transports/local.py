@@ -36,10 +36,12 @@ class LocalTransport(Transport):
 
     @contextmanager
     def run_agent(self, args: list[str], stdin: bytes) -> Iterator[AgentSession]:
-        command = [self._python, "-m", "agent", *args]
+        # -I and cwd "/": an `agent` directory wherever the operator stands must never be
+        # what runs as root.
+        command = [self._python, "-I", "-m", "agent", *args]
         try:
             process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                       env=os.environ.copy())
+                                       env=os.environ.copy(), cwd="/")
         except OSError as exc:
             raise TransportError(self.host, f"cannot start the agent: {exc}") from exc
         try:

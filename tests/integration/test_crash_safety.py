@@ -10,7 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from agent.fsutil.atomic import atomic_write
+from agent.fsutil.atomic import atomic_write, temp_path
 from agent.model import DaemonConfig
 from agent.reconcile.actions import Options
 from agent.reconcile.engine import reconcile
@@ -79,11 +79,77 @@ def test_stale_temp_of_dead_writer_is_removed(tmp_path: Path) -> None:
     target = tmp_path / "daemon.json"
     dead = subprocess.Popen(["true"])
     dead.wait()
-    stale = tmp_path / f".daemon.json.pyprov-tmp.{dead.pid}.abcd"
+    stale = temp_path(target, dead.pid)
     stale.write_text("{")
-    live = tmp_path / f".daemon.json.pyprov-tmp.{os.getppid()}.abcd"
+    live = temp_path(target, os.getppid())
     live.write_text("{")
+    foreign_fresh = target.with_name(".daemon.json.pyprov-tmp.1-1.abcd")  # other pid ns
+    foreign_fresh.write_text("{")
+    foreign_old = target.with_name(".daemon.json.pyprov-tmp.1-2.abcd")
+    foreign_old.write_text("{")
+    os.utime(foreign_old, (time.time() - 7200, time.time() - 7200))
     atomic_write(target, b"{}\n")
     assert not stale.exists()
     assert live.exists()  # a live writer's temp is never removed
+    assert foreign_fresh.exists()  # pids of another namespace mean nothing here
+    assert not foreign_old.exists()
     assert target.read_bytes() == b"{}\n"
+
+
+REPAIR_KILLS = 100
+
+
+def _owning_docs(target: Path) -> list[DaemonConfig]:
+    """Two manifests that own different keys: switching drops 'labels' or adds it back."""
+    return [DaemonConfig(kind="DaemonConfig", name="d", path=str(target),
+                         settings={"debug": False, "labels": ["x" * 1000] * 1}),
+            DaemonConfig(kind="DaemonConfig", name="d", path=str(target),
+                         settings={"debug": True})]
+
+
+def _switching_writer(target: Path, state: Path, ready_fd: int) -> None:
+    docs = _owning_docs(target)
+    ctx = HostContext("localhost", StateDir(state))
+    handler_map = handlers()
+    i = 0
+    while True:
+        for event in reconcile([docs[i % 2]], handler_map, ctx, Options()):
+            assert event.status != "failed", event
+        if i == 0:
+            os.write(ready_fd, b"r")
+        i += 1
+
+
+def test_a_pass_after_any_kill_converges_keys_and_record(tmp_path: Path) -> None:
+    """Kill a pass that adds or drops an owned key anywhere; the next pass repairs all."""
+    target = tmp_path / "daemon.json"
+    target.write_text('{"mtu": 1400}\n')  # a foreign key nobody owns
+    state = tmp_path / "state"
+    rng = random.Random(7)
+    docs = _owning_docs(target)
+    for _ in range(REPAIR_KILLS):
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.close(read_end)
+                _switching_writer(target, state, write_end)
+            finally:
+                os._exit(1)
+        os.close(write_end)
+        assert os.read(read_end, 1) == b"r"
+        os.close(read_end)
+        time.sleep(rng.uniform(0, 0.04))
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+
+        wanted = docs[rng.randrange(2)]
+        (event,) = reconcile([wanted], handlers(), HostContext("localhost", StateDir(state)),
+                             Options())
+        assert event.status != "failed", event
+        assert json.loads(target.read_text()) == {"mtu": 1400, **wanted.settings}
+        record = json.loads(next((state / "resources").rglob("*.json")).read_text())
+        assert record["owned_keys"] == list(wanted.settings)
+        again = list(reconcile([wanted], handlers(), HostContext("localhost", StateDir(state)),
+                               Options()))
+        assert [e.status for e in again] == ["ok"]  # converged in one pass

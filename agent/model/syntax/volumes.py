@@ -9,7 +9,6 @@ compose's mapping with ``type``, ``source``, ``target``, ``read_only``.
 
 from __future__ import annotations
 
-import posixpath
 import re
 from pathlib import PurePosixPath
 from typing import Any, Literal
@@ -17,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationInfo, model_validator
 
 from agent.model.syntax.errors import SyntaxProblem
+from agent.model.syntax.paths import normalize_path
 
 VOLUME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,127}\Z")  # dockerd: 2 characters or more
 _OPTIONS = {"ro", "rw", "z", "Z", "nocopy", "shared", "rshared", "slave", "rslave",
@@ -49,18 +49,12 @@ class VolumeMount(BaseModel):
         return f"{self.source}:{self.target}:{opts}" if self.source else self.target
 
 
-def _normpath(text: str) -> str:
-    """``posixpath.normpath`` keeps a leading ``//``; the kernel and dockerd read it as ``/``."""
-    normalized = posixpath.normpath(text)
-    return "/" + normalized.lstrip("/") if normalized.startswith("//") else normalized
-
-
 def _container_path(text: str) -> str:
     if not text.startswith("/"):
         raise SyntaxProblem(f"container path {text!r} must be absolute")
     if len(text) > _MAX_PATH or "\0" in text:
         raise SyntaxProblem("container path is too long or holds a NUL byte")
-    normalized = _normpath(text)
+    normalized = normalize_path(text)
     if normalized == "/":
         raise SyntaxProblem("a volume cannot be mounted over the container's /")
     return normalized
@@ -70,14 +64,14 @@ def _host_source(text: str, base_dir: str | None) -> tuple[Literal["bind", "volu
     if len(text) > _MAX_PATH or "\0" in text:
         raise SyntaxProblem("host path is too long or holds a NUL byte")
     if text.startswith("/"):
-        return "bind", _normpath(text)
+        return "bind", normalize_path(text)
     if text.startswith(("./", "../", "~")) or text in (".", ".."):
         if text.startswith("~"):
             raise SyntaxProblem(f"host path {text!r}: '~' is ambiguous on a remote host; "
                                 "write an absolute path")
         if base_dir is None:
             raise SyntaxProblem(f"relative host path {text!r} needs the manifest's directory")
-        return "bind", _normpath(str(PurePosixPath(base_dir) / text))
+        return "bind", normalize_path(str(PurePosixPath(base_dir) / text))
     if VOLUME_NAME.match(text):
         return "volume", text
     raise SyntaxProblem(

@@ -6,7 +6,7 @@ import difflib
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from agent.errors import UnparsableFile
 from agent.model import DaemonConfig
@@ -14,18 +14,20 @@ from agent.model.daemon_settings import RELOADABLE_KEYS
 from agent.reconcile.actions import Action, Op, Options
 from agent.resources.daemon_config.dockerd import Dockerd
 from agent.resources.daemon_config.observe import ObservedDaemonConfig
+from agent.resources.daemon_config.ownership import Step, stronger
 
-DockerdStep = Literal["none", "reload", "restart"]
-_URL_CREDENTIALS = re.compile(r"(://[^:/@\s\"]+:)[^@/\s\"]+@")
+# user:password@ in a URL; greedy up to the last '@' so passwords with '@' or '/' are hidden.
+_URL_CREDENTIALS = re.compile(r"(://[^:/@\s\"]+:)[^\s\"]*@")
 
 
 @dataclass(frozen=True)
 class DaemonConfigPayload:
-    """What apply needs: the bytes to write, the keys now owned, and the dockerd step."""
+    """What apply needs: the bytes to write, the keys owned before and now, the dockerd step."""
 
-    content: bytes | None  # None: the file is right, only dockerd needs a restart
+    content: bytes | None  # None: the file is right
     owned_keys: tuple[str, ...]
-    dockerd_step: DockerdStep
+    previously_owned: tuple[str, ...]
+    dockerd_step: Step
     dockerd: Dockerd | None
 
 
@@ -69,7 +71,7 @@ def unified_diff(path: str, old: bytes | None, new: bytes) -> str:
     return mask_credentials("".join(diff))
 
 
-def dockerd_step(dockerd: Dockerd | None, changed: list[str], replacing: bool) -> DockerdStep:
+def needed_step(dockerd: Dockerd | None, changed: list[str], replacing: bool) -> Step:
     """SIGHUP when every changed key is one dockerd reloads, else a restart."""
     if dockerd is None or not (changed or replacing):
         return "none"
@@ -78,17 +80,30 @@ def dockerd_step(dockerd: Dockerd | None, changed: list[str], replacing: bool) -
     return "reload"
 
 
+def owed_step(observed: ObservedDaemonConfig) -> Step:
+    """A step an earlier pass recorded for the dockerd that still runs."""
+    pending, dockerd = observed.ownership.pending, observed.dockerd
+    if pending is None or dockerd is None or dockerd.identity != pending.dockerd:
+        return "none"
+    return pending.step
+
+
 def plan(doc: DaemonConfig, observed: ObservedDaemonConfig, options: Options) -> Action:
     if observed.parse_error and not options.force:
         return Action("none", "unparsable", refused=str(
             UnparsableFile(observed.path, observed.parse_error)))
     replacing = observed.parse_error is not None
     current = observed.parsed if observed.parsed is not None else {}
-    merged, changed = merge(current, doc, observed.ownership.owned_keys)
+    previously = observed.ownership.owned_keys
+    merged, changed = merge(current, doc, previously)
     owned = tuple(doc.settings)
-    step = dockerd_step(observed.dockerd, changed, replacing)
+    step = stronger(needed_step(observed.dockerd, changed, replacing), owed_step(observed))
+
+    def payload(content: bytes | None) -> DaemonConfigPayload:
+        return DaemonConfigPayload(content, owned, previously, step, observed.dockerd)
+
     if not changed and not replacing and observed.raw is not None:
-        return _pending_restart_or_nothing(observed, owned)
+        return _file_is_right(observed, step, owned, payload(None))
     content = render(merged)
     op: Op = "create" if observed.raw is None else ("replace" if replacing else "update")
     verb = {"create": "create", "update": "update", "replace": "replace unparsable"}[op]
@@ -98,7 +113,7 @@ def plan(doc: DaemonConfig, observed: ObservedDaemonConfig, options: Options) ->
     return Action(op, summary, changes=tuple(changed),
                   diff=(unified_diff(observed.path, _comparable(observed), content)
                         if options.diff else None),
-                  payload=DaemonConfigPayload(content, owned, step, observed.dockerd))
+                  payload=payload(content))
 
 
 def _comparable(observed: ObservedDaemonConfig) -> bytes | None:
@@ -107,13 +122,13 @@ def _comparable(observed: ObservedDaemonConfig) -> bytes | None:
     return observed.raw
 
 
-def _pending_restart_or_nothing(observed: ObservedDaemonConfig, owned: tuple[str, ...]) -> Action:
-    """The file is right; a restart is still owed while the dockerd that missed it runs."""
-    owed = observed.ownership.restart_owed_by
-    dockerd = observed.dockerd
-    if owed is not None and dockerd is not None and dockerd.identity == owed:
-        return Action("restart", f"restart dockerd pid {dockerd.pid} to apply {observed.path} "
-                      "(owed by an earlier pass)",
-                      payload=DaemonConfigPayload(None, owned, "restart", dockerd))
-    return Action("none", f"{observed.path} is up to date",
-                  payload=DaemonConfigPayload(None, owned, "none", dockerd))
+def _file_is_right(observed: ObservedDaemonConfig, step: Step, owned: tuple[str, ...],
+                   payload: DaemonConfigPayload) -> Action:
+    """No write needed: maybe a dockerd step still owed, maybe only the record to settle."""
+    if step != "none" and observed.dockerd is not None:
+        return Action(step, f"{step} dockerd pid {observed.dockerd.pid} to apply "
+                      f"{observed.path} (owed by an earlier pass)", payload=payload)
+    stale_record = (observed.ownership.owned_keys != owned
+                    or observed.ownership.pending is not None)
+    return Action("none", f"{observed.path} is up to date", bookkeeping=stale_record,
+                  payload=payload)

@@ -109,3 +109,12 @@ def test_error_points_at_the_key() -> None:
 def test_settings_must_not_be_empty() -> None:
     with pytest.raises(ValidationError, match="at least 1 item"):
         config({})
+
+
+@pytest.mark.parametrize("url", ["https://bob:s3cret@m.test", "https://bob:s3/cr@et@m.test/v2",
+                                 "ftp://bob:s3cret@m.test"])
+def test_mirror_errors_never_show_a_password(url: str) -> None:
+    with pytest.raises(SyntaxProblem) as caught:
+        validate_settings({"registry-mirrors": [url]}, allow_unknown_keys=False)
+    assert "s3" not in str(caught.value)
+    assert "*****@" in str(caught.value)

@@ -11,7 +11,7 @@ from agent.model import DaemonConfig
 from agent.reconcile.actions import Options
 from agent.resources.daemon_config.dockerd import Dockerd
 from agent.resources.daemon_config.observe import ObservedDaemonConfig, parse_document
-from agent.resources.daemon_config.ownership import Ownership
+from agent.resources.daemon_config.ownership import Ownership, Pending
 from agent.resources.daemon_config.plan import plan
 
 PATH = "/etc/docker/daemon.json"
@@ -110,7 +110,7 @@ def test_no_dockerd_means_no_signal() -> None:
 
 
 def test_owed_restart_is_planned_while_dockerd_predates_it() -> None:
-    owed = Ownership(owned_keys=("debug",), restart_owed_by=DOCKERD.identity)
+    owed = Ownership(owned_keys=("debug",), pending=Pending("restart", DOCKERD.identity))
     action = plan(doc(debug=True), observed('{"debug": true}', DOCKERD, owed), Options())
     assert action.op == "restart"
     # A pid reused by a later dockerd is a different incarnation: the restart happened.
@@ -131,3 +131,28 @@ def test_no_diff_is_computed_unless_asked() -> None:
     action = plan(doc(debug=True), observed("{}"), Options())
     assert action.op == "update"
     assert action.diff is None
+
+
+def test_owed_restart_is_not_downgraded_by_a_reloadable_change() -> None:
+    owed = Ownership(owned_keys=("debug",), pending=Pending("restart", DOCKERD.identity))
+    action = plan(doc(debug=True, labels=["a=b"]), observed('{"debug": true}', DOCKERD, owed),
+                  Options())
+    assert action.op == "update"
+    assert action.payload.dockerd_step == "restart"
+
+
+def test_owed_reload_is_replayed_when_the_file_is_already_right() -> None:
+    owed = Ownership(owned_keys=("debug",), pending=Pending("reload", DOCKERD.identity))
+    action = plan(doc(debug=True), observed('{"debug": true}', DOCKERD, owed), Options())
+    assert action.op == "reload"
+    assert action.changes_host
+
+
+def test_missing_record_is_settled_as_bookkeeping_not_a_change() -> None:
+    action = plan(doc(debug=True), observed('{"debug": true}'), Options())
+    assert action.op == "none"
+    assert action.bookkeeping
+    assert not action.changes_host
+    settled = Ownership(owned_keys=("debug",))
+    assert not plan(doc(debug=True), observed('{"debug": true}', ownership=settled),
+                    Options()).bookkeeping
