@@ -72,3 +72,23 @@ def test_json_logs_when_asked(tmp_path: Path) -> None:
     logs = [json.loads(line) for line in result.stderr.splitlines()]
     assert any(entry["event"] == "applying" and entry["kind"] == "DaemonConfig"
                for entry in logs)
+
+
+def test_an_agent_package_in_the_current_directory_never_runs(tmp_path: Path) -> None:
+    """The controller runs as root from wherever the operator stands: isolation matters."""
+    evil = tmp_path / "cwd" / "agent"
+    evil.mkdir(parents=True)
+    marker = tmp_path / "pwned"
+    for name in ("__init__.py", "__main__.py", "cli.py"):
+        (evil / name).write_text(f"open({str(marker)!r}, 'w').write('x')\n")
+    manifest = tmp_path / "m.yml"
+    manifest.write_text(f"kind: DaemonConfig\nname: d\npath: {tmp_path}/daemon.json\n"
+                        "settings:\n  debug: true\n")
+    console_script = Path(sys.executable).parent / "pyprov"
+    env = {**os.environ, "PYPROV_STATE_DIR": str(tmp_path / "state")}
+    for args in (["apply", str(manifest)], ["agent", "version"]):
+        result = subprocess.run([str(console_script), *args], cwd=evil.parent, env=env,
+                                capture_output=True, text=True, timeout=60, check=False)
+        assert result.returncode in (0, 2), result.stdout + result.stderr
+    assert not marker.exists()
+    assert json.loads((tmp_path / "daemon.json").read_text()) == {"debug": True}
