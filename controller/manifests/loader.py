@@ -11,7 +11,7 @@ every document of every file is valid.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -134,21 +134,40 @@ def _validate(file: Path, loaded: LoadedDocument) -> tuple[Any, list[ManifestPro
     return document, []
 
 
-def load_file(file: Path) -> tuple[list[SourcedDocument], list[ManifestProblem]]:
+@dataclass(frozen=True)
+class ManifestSource:
+    """A manifest file's text, read once and rendered per host when it is a template."""
+
+    file: Path
+    text: str
+
+
+Render = Callable[[ManifestSource], str]
+
+
+def read_source(file: Path) -> tuple[ManifestSource | None, list[ManifestProblem]]:
     name = str(file)
     try:
         size = file.stat().st_size
         if size > MAX_FILE_BYTES:
-            return [], [ManifestProblem(name, 1, 1, "", f"file is larger than {MAX_FILE_BYTES} "
-                                        "bytes")]
+            return None, [ManifestProblem(name, 1, 1, "", f"file is larger than {MAX_FILE_BYTES} "
+                                          "bytes")]
         text = file.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
         before = exc.object[: exc.start]
         line = before.count(b"\n") + 1
         column = exc.start - (before.rfind(b"\n") + 1) + 1
-        return [], [ManifestProblem(name, line, column, "", f"not UTF-8 text ({exc.reason})")]
+        return None, [ManifestProblem(name, line, column, "", f"not UTF-8 text ({exc.reason})")]
+    except FileNotFoundError:
+        return None, [ManifestProblem(name, 1, 1, "", "no such file or directory")]
     except OSError as exc:
-        return [], [ManifestProblem(name, 1, 1, "", f"cannot read: {exc.strerror}")]
+        return None, [ManifestProblem(name, 1, 1, "", f"cannot read: {exc.strerror}")]
+    return ManifestSource(file, text), []
+
+
+def parse_text(file: Path, text: str) -> tuple[list[SourcedDocument], list[ManifestProblem]]:
+    """The validated documents of one manifest's (rendered) text."""
+    name = str(file)
     try:
         loaded_documents = load_documents(text)
     except YamlProblem as exc:
@@ -166,25 +185,66 @@ def load_file(file: Path) -> tuple[list[SourcedDocument], list[ManifestProblem]]
     return documents, problems
 
 
-def load_manifests(paths: Iterable[str | Path]) -> list[SourcedDocument]:
-    """Every document of every manifest, validated together; ``ManifestError`` lists all faults."""
+def load_file(file: Path) -> tuple[list[SourcedDocument], list[ManifestProblem]]:
+    """One file read and parsed as it is (no template rendering)."""
+    source, problems = read_source(file)
+    if source is None:
+        return [], problems
+    return parse_text(source.file, source.text)
+
+
+def read_sources(paths: Iterable[str | Path]) -> list[ManifestSource]:
+    """Every manifest file under ``paths``, read; ``ManifestError`` lists what cannot be."""
+    paths = list(paths)
     files = manifest_files(paths)
-    documents: list[SourcedDocument] = []
     problems: list[ManifestProblem] = []
     if not files:
         problems.append(ManifestProblem(", ".join(map(str, paths)) or ".", 1, 1, "",
                                         "no manifest files (*.yml, *.yaml) found"))
+    sources = []
     for file in files:
-        if not file.exists():
-            problems.append(ManifestProblem(str(file), 1, 1, "", "no such file or directory"))
-            continue
-        found, file_problems = load_file(file)
-        documents.extend(found)
-        problems.extend(file_problems)
+        source, found = read_source(file)
+        problems.extend(found)
+        if source is not None:
+            sources.append(source)
+    if problems:
+        raise ManifestError(problems)
+    return sources
+
+
+def conflict_problems(documents: list[SourcedDocument]) -> list[ManifestProblem]:
+    problems = []
     for index, path, message in conflicts([d.document for d in documents]):
         source = documents[index]
         line, column = source.positions.values.get(path, (source.line, source.column))
         problems.append(ManifestProblem(source.file, line, column, format_path(path), message))
+    return problems
+
+
+def parse_sources(sources: Iterable[ManifestSource],
+                  render: Render | None = None) -> list[SourcedDocument]:
+    """Render (when given a renderer), parse and validate every source together.
+
+    ``render`` raises ``ManifestError`` for template faults; every problem of every
+    source is collected before raising.
+    """
+    documents: list[SourcedDocument] = []
+    problems: list[ManifestProblem] = []
+    for source in sources:
+        try:
+            text = render(source) if render is not None else source.text
+        except ManifestError as exc:
+            problems.extend(exc.problems)
+            continue
+        found, file_problems = parse_text(source.file, text)
+        documents.extend(found)
+        problems.extend(file_problems)
+    problems.extend(conflict_problems(documents))
     if problems:
         raise ManifestError(problems)
     return documents
+
+
+def load_manifests(paths: Iterable[str | Path]) -> list[SourcedDocument]:
+    """Every document of every manifest, validated together; ``ManifestError`` lists all faults."""
+    return parse_sources(read_sources(paths))
