@@ -1,18 +1,23 @@
 """``pyprov``: the operator's command.
 
-    pyprov apply PATH...      converge hosts to the manifests (files or directories)
-    pyprov check PATH...      the same plan, nothing changed (= apply --check)
-    pyprov validate PATH...   validate manifests only
-    pyprov render PATH...     print the desired state a host's agent receives (JSON)
-    pyprov agent ...          the host-side agent (see `pyprov agent --help`)
+    pyprov apply [-i INVENTORY] PATH...     converge hosts: a playbook, or manifests
+                                            (files or directories) as one play on all hosts
+    pyprov check [-i INVENTORY] PATH...     the same plan, nothing changed (= apply --check)
+    pyprov validate [-i INVENTORY] PATH...  render and validate for every host, contact none
+    pyprov render [-i INVENTORY] PATH...    print the desired state each host's agent receives
+    pyprov inventory -i INVENTORY --list    the resolved inventory, as ansible-inventory --list
+    pyprov bootstrap -i INVENTORY           install or upgrade the agent on the hosts
+    pyprov agent ...                        the host-side agent (pyprov agent --help)
 
+Without an inventory the target is localhost, through the local transport.
 Exit codes (Puppet's detailed codes): 0 nothing to change, 2 changes made (check:
-drift found), 4 failures, 6 changes and failures.
+drift found), 4 failures or unreachable hosts, 6 changes and failures.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -20,11 +25,44 @@ from pathlib import Path
 from agent.model.protocol import EXIT_FAILED
 from controller.errors import ControllerError
 from controller.manifests.errors import ManifestError
-from controller.manifests.loader import load_manifests
-from controller.report.recap import Recap
-from controller.report.render import JsonRenderer, Renderer, TextRenderer
-from controller.runner import AgentFlags, desired_state_json, run_host
-from controller.transports.local import LocalTransport
+
+DEFAULT_FORKS = 20
+
+
+def _add_inventory(command: argparse.ArgumentParser) -> None:
+    command.add_argument("-i", "--inventory", type=Path,
+                         help="Ansible inventory (INI or YAML file, or a directory); "
+                         "default: localhost only")
+    command.add_argument("-l", "--limit", help="further limit the hosts (Ansible pattern)")
+
+
+def _add_connection(command: argparse.ArgumentParser) -> None:
+    command.add_argument("-f", "--forks", type=int, default=DEFAULT_FORKS,
+                         help=f"hosts worked on at once (default {DEFAULT_FORKS})")
+    command.add_argument("--ssh-accept-new", action="store_true",
+                         help="trust and record unknown host keys (a changed key is "
+                         "always refused)")
+    command.add_argument("--known-hosts", type=Path,
+                         help="known_hosts file (default ~/.ssh/known_hosts)")
+    command.add_argument("--ssh-config", type=Path, help="ssh config (default ~/.ssh/config)")
+
+
+def _add_run_options(command: argparse.ArgumentParser, can_check: bool) -> None:
+    command.add_argument("paths", nargs="+", metavar="PATH")
+    if can_check:
+        command.add_argument("--check", action="store_true", help="plan only")
+    command.add_argument("--diff", action="store_true", help="show unified diffs")
+    command.add_argument("--force", action="store_true",
+                         help="replace files pyprov cannot parse (a backup is kept)")
+    command.add_argument("--output", choices=("text", "json"), default="text")
+    command.add_argument("--state-dir", help="agent state dir (default $PYPROV_STATE_DIR "
+                         "or /var/lib/pyprov)")
+    command.add_argument("--lock-timeout", type=float,
+                         help="seconds to wait for another pass on a host (default 300)")
+    command.add_argument("-v", "--verbose", action="count", default=0)
+    command.add_argument("--log-format", choices=("auto", "console", "json"), default="auto",
+                         help="agent logs on stderr (auto: console on a terminal, JSON lines "
+                         "otherwise)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,43 +72,41 @@ def _parser() -> argparse.ArgumentParser:
     for name, help_text in (("apply", "converge hosts to the manifests"),
                             ("check", "report drift, change nothing")):
         command = sub.add_parser(name, help=help_text)
-        command.add_argument("paths", nargs="+", metavar="PATH")
-        if name == "apply":
-            command.add_argument("--check", action="store_true", help="plan only")
-        command.add_argument("--diff", action="store_true", help="show unified diffs")
-        command.add_argument("--force", action="store_true",
-                             help="replace files pyprov cannot parse (a backup is kept)")
-        command.add_argument("--output", choices=("text", "json"), default="text")
-        command.add_argument("--state-dir", help="agent state dir (default $PYPROV_STATE_DIR "
-                             "or /var/lib/pyprov)")
-        command.add_argument("--lock-timeout", type=float,
-                             help="seconds to wait for another pass on a host (default 300)")
-        command.add_argument("-v", "--verbose", action="count", default=0)
-        command.add_argument("--log-format", choices=("auto", "console", "json"),
-                             default="auto", help="agent logs on stderr (auto: console on "
-                             "a terminal, JSON lines otherwise)")
-    for name, help_text in (("validate", "validate manifests only"),
-                            ("render", "print the desired state sent to the agent")):
+        _add_inventory(command)
+        _add_connection(command)
+        _add_run_options(command, can_check=name == "apply")
+    for name, help_text in (("validate", "render and validate manifests for every host"),
+                            ("render", "print the desired state sent to each host")):
         command = sub.add_parser(name, help=help_text)
+        _add_inventory(command)
         command.add_argument("paths", nargs="+", metavar="PATH")
+    inventory = sub.add_parser("inventory", help="show the resolved inventory")
+    _add_inventory(inventory)
+    inventory.add_argument("--list", action="store_true", required=True,
+                           help="all hosts and variables, as ansible-inventory --list")
+    bootstrap = sub.add_parser("bootstrap", help="install or upgrade the agent on hosts")
+    _add_inventory(bootstrap)
+    _add_connection(bootstrap)
+    bootstrap.add_argument("--output", choices=("text", "json"), default="text")
     sub.add_parser("agent", help="run the host agent (pyprov agent --help)", add_help=False)
     return parser
 
 
-def _apply(args: argparse.Namespace) -> int:
-    check = args.command == "check" or args.check
-    documents = [d.document for d in load_manifests(args.paths)]
-    renderer: Renderer = (JsonRenderer() if args.output == "json"
-                          else TextRenderer(show_diff=args.diff))
-    state_dir = str(Path(args.state_dir).absolute()) if args.state_dir else None  # agent: cwd /
-    flags = AgentFlags(check=check, diff=args.diff, force=args.force, state_dir=state_dir,
-                       lock_timeout=args.lock_timeout, verbose=args.verbose,
-                       log_format=args.log_format)
-    recap = Recap()
-    renderer.start(" ".join(args.paths), check)
-    run_host(LocalTransport(), documents, flags, recap, renderer)
-    renderer.finish(recap)
-    return recap.exit_code
+def _dispatch(args: argparse.Namespace) -> int:
+    from controller import commands  # lazily: `pyprov agent` must not pay for these imports
+
+    if args.command == "inventory":
+        print(json.dumps(commands.inventory_list(args.inventory), indent=4, sort_keys=True))
+    elif args.command == "validate":
+        hosts, count = commands.validate(args.inventory, args.limit, args.paths)
+        print(f"{count} documents valid for {hosts} hosts")
+    elif args.command == "render":
+        print(commands.render(args.inventory, args.limit, args.paths))
+    elif args.command == "bootstrap":
+        return commands.bootstrap(args)
+    else:
+        return commands.apply(args)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,18 +117,13 @@ def main(argv: list[str] | None = None) -> int:
         os.execv(sys.executable, [sys.executable, "-I", "-m", "agent", *argv[1:]])  # noqa: S606
     args = _parser().parse_args(argv)
     try:
-        if args.command == "validate":
-            count = len(load_manifests(args.paths))
-            print(f"{count} documents valid")
-            return 0
-        if args.command == "render":
-            print(desired_state_json("localhost", [d.document for d in
-                                                   load_manifests(args.paths)]))
-            return 0
-        return _apply(args)
+        return _dispatch(args)
     except ManifestError as exc:
         print(f"pyprov: invalid manifests, nothing was applied:\n{exc}", file=sys.stderr)
         return EXIT_FAILED
     except ControllerError as exc:
         print(f"pyprov: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except BrokenPipeError:  # `pyprov ... | head`: the reader left, nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED

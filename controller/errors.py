@@ -13,6 +13,9 @@ class ControllerError(Exception):
 
 
 class TransportError(ControllerError):
-    def __init__(self, host: str, reason: str) -> None:
+    """``unreachable``: the host could not be reached or authenticated (Ansible's
+    UNREACHABLE); otherwise the connection worked and a command on it failed."""
+
+    def __init__(self, host: str, reason: str, unreachable: bool = False) -> None:
         super().__init__(f"{host}: {reason}")
-        self.host, self.reason = host, reason
+        self.host, self.reason, self.unreachable = host, reason, unreachable

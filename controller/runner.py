@@ -1,18 +1,27 @@
-"""Runs the agent on each host through its transport and collects the events."""
+"""Runs the agent on each host through its transport and collects the events.
+
+Hosts of a play run in parallel, at most ``forks`` at once; each host keeps one
+transport (one SSH connection) for the whole run. A host that failed or was
+unreachable in a play is left out of the plays after it, as Ansible does.
+"""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from pydantic import ValidationError
 
 from agent.model import DesiredState, Document, Event
 from controller.errors import TransportError
+from controller.plays import HostState, PlannedPlay
 from controller.report.recap import Recap
 from controller.report.render import Renderer
 from controller.transports.base import Transport
+
+NOT_INSTALLED = 127  # the shell's "command not found"
 
 
 @dataclass(frozen=True)
@@ -35,6 +44,25 @@ class AgentFlags:
         return args + ["-v"] * self.verbose + ["--log-format", self.log_format]
 
 
+class LockedRenderer:
+    """Serializes a renderer: hosts report from several threads."""
+
+    def __init__(self, inner: Renderer) -> None:
+        self._inner, self._lock = inner, threading.Lock()
+
+    def start(self, title: str, check: bool) -> None:
+        with self._lock:
+            self._inner.start(title, check)
+
+    def event(self, event: Event) -> None:
+        with self._lock:
+            self._inner.event(event)
+
+    def finish(self, recap: Recap) -> None:
+        with self._lock:
+            self._inner.finish(recap)
+
+
 def _parse_event(host: str, line: str) -> Event:
     try:
         return Event.model_validate_json(line)
@@ -43,35 +71,47 @@ def _parse_event(host: str, line: str) -> Event:
                      summary="protocol", error=f"unexpected agent output: {line[:200]!r}")
 
 
+def _host_event(host: str, error: str) -> Event:
+    return Event(host=host, kind="Host", name=host, failed=True, summary="agent", error=error)
+
+
 def run_host(transport: Transport, documents: Sequence[Document], flags: AgentFlags,
-             recap: Recap, renderer: Renderer) -> None:
-    """One host: send its desired state, stream its events into the recap."""
+             recap: Recap, renderer: Renderer) -> bool:
+    """One host: send its desired state, stream its events. False when it failed."""
     host = transport.host
     tally = recap.host(host)
-    desired = DesiredState(host=host, documents=list(documents))
-    payload = desired.model_dump_json().encode()
+    failures_before = tally.failed + tally.unreachable
+    payload = DesiredState(host=host, documents=list(documents)).model_dump_json().encode()
     try:
         with transport.run_agent(flags.args(), payload) as session:
             seen = 0
             for line in session.lines():
-                if not line.strip():
-                    continue
-                event = _parse_event(host, line)
-                tally.add(event)
-                renderer.event(event)
-                seen += 1
+                if line.strip():
+                    event = _parse_event(host, line)
+                    tally.add(event)
+                    renderer.event(event)
+                    seen += 1
             code = session.wait()
+            stderr = session.stderr_text()
     except TransportError as exc:
-        tally.unreachable += 1
+        if exc.unreachable:
+            tally.unreachable += 1
+        else:
+            tally.add(_host_event(host, exc.reason))
         renderer.event(Event(host=host, kind="Host", name=host, failed=True,
-                             summary="unreachable", error=exc.reason))
-        return
-    problem = _incomplete(code, seen, len(documents), tally.failed > 0)
+                             summary="UNREACHABLE" if exc.unreachable else "failed",
+                             error=exc.reason))
+        return False
+    problem = _incomplete(code, seen, len(documents), tally.failed > failures_before)
     if problem:
-        event = Event(host=host, kind="Host", name=host, failed=True, summary="agent",
-                      error=problem)
+        if code == NOT_INSTALLED:
+            problem = (f"the agent is not installed at {transport.agent_python} "
+                       "(run `pyprov bootstrap`)")
+        detail = stderr.strip().splitlines()[-1:] if stderr.strip() else []
+        event = _host_event(host, problem + (f": {detail[0]}" if detail else ""))
         tally.add(event)
         renderer.event(event)
+    return tally.failed + tally.unreachable == failures_before
 
 
 def _incomplete(code: int, seen: int, expected: int, reported_failure: bool) -> str | None:
@@ -85,7 +125,36 @@ def _incomplete(code: int, seen: int, expected: int, reported_failure: bool) -> 
     return None
 
 
+def run_plays(planned: Sequence[PlannedPlay], *, transport_for: Callable[[str], Transport],
+              flags: AgentFlags, recap: Recap, renderer: Renderer, forks: int) -> None:
+    """Every play in order; the hosts of a play in parallel (bounded by ``forks``)."""
+    locked = LockedRenderer(renderer)
+    transports: dict[str, Transport] = {}
+    dropped: set[str] = set()
+    try:
+        for play in planned:
+            locked.start(play.play.title(), flags.check)
+            states = [s for s in play.hosts if s.host not in dropped]
+            for state in states:
+                recap.host(state.host)  # the recap lists hosts in inventory order
+                if state.host not in transports:
+                    transports[state.host] = transport_for(state.host)
+
+            def one(state: HostState) -> tuple[str, bool]:
+                ok = run_host(transports[state.host], state.documents, flags, recap, locked)
+                return state.host, ok
+
+            with ThreadPoolExecutor(max_workers=max(1, forks)) as pool:
+                dropped.update(host for host, ok in pool.map(one, states) if not ok)
+    finally:
+        _close_all(transports)
+
+
+def _close_all(transports: Mapping[str, Transport]) -> None:
+    for transport in transports.values():
+        transport.close()
+
+
 def desired_state_json(host: str, documents: Sequence[Document]) -> str:
     """The exact document a host's agent receives (``pyprov render``)."""
-    desired = DesiredState(host=host, documents=list(documents))
-    return json.dumps(desired.model_dump(mode="json"), indent=2)
+    return DesiredState(host=host, documents=list(documents)).model_dump_json(indent=2)

@@ -88,7 +88,7 @@ def _unknown_field(model: type[BaseModel], name: object) -> str:
     return "unknown field" + (f" (did you mean {close[0]!r}?)" if close else "")
 
 
-def _validation_problems(file: str, loaded: LoadedDocument, model: type[BaseModel],
+def validation_problems(file: str, loaded: LoadedDocument, model: type[BaseModel],
                          exc: ValidationError) -> list[ManifestProblem]:
     problems = []
     for error in exc.errors(include_url=False):
@@ -130,7 +130,7 @@ def _validate(file: Path, loaded: LoadedDocument) -> tuple[Any, list[ManifestPro
     try:
         document = model.model_validate(value, context={"base_dir": str(file.parent.absolute())})
     except ValidationError as exc:
-        return None, _validation_problems(name, loaded, model, exc)
+        return None, validation_problems(name, loaded, model, exc)
     return document, []
 
 
@@ -221,22 +221,35 @@ def conflict_problems(documents: list[SourcedDocument]) -> list[ManifestProblem]
     return problems
 
 
-def parse_sources(sources: Iterable[ManifestSource],
-                  render: Render | None = None) -> list[SourcedDocument]:
+ParseCache = dict[Path, tuple[list[SourcedDocument], list[ManifestProblem]]]
+
+
+def parse_sources(sources: Iterable[ManifestSource], render: Render | None = None,
+                  is_template: Callable[[str], bool] | None = None,
+                  cache: ParseCache | None = None) -> list[SourcedDocument]:
     """Render (when given a renderer), parse and validate every source together.
 
     ``render`` raises ``ManifestError`` for template faults; every problem of every
-    source is collected before raising.
+    source is collected before raising. Sources that are not templates are parsed
+    once into ``cache`` and shared by every host.
     """
     documents: list[SourcedDocument] = []
     problems: list[ManifestProblem] = []
     for source in sources:
+        static = render is None or (is_template is not None and not is_template(source.text))
+        if static and cache is not None and source.file in cache:
+            found, file_problems = cache[source.file]
+            documents.extend(found)
+            problems.extend(file_problems)
+            continue
         try:
-            text = render(source) if render is not None else source.text
+            text = source.text if static or render is None else render(source)
         except ManifestError as exc:
             problems.extend(exc.problems)
             continue
         found, file_problems = parse_text(source.file, text)
+        if static and cache is not None:
+            cache[source.file] = (found, file_problems)
         documents.extend(found)
         problems.extend(file_problems)
     problems.extend(conflict_problems(documents))

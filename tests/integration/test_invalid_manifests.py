@@ -239,7 +239,7 @@ def test_quoted_ports_and_safe_unquoted_yaml_values_are_accepted(
     rendered = pyprov("render", str(manifest))
 
     assert validated.code == 0, validated.stderr
-    assert validated.stdout.strip() == "1 documents valid"
+    assert validated.stdout.strip() == "1 documents valid for 1 hosts"
     assert rendered.code == 0, rendered.stderr
     (document,) = json.loads(rendered.stdout)["documents"]
     pairs = [(p["published"]["start"], p["target"]["start"]) for p in document["ports"]]

@@ -1,0 +1,67 @@
+"""``pyprov bootstrap``: the agent installed on every selected host, in parallel."""
+
+from __future__ import annotations
+
+import argparse
+from concurrent.futures import ThreadPoolExecutor
+from importlib.metadata import version as distribution_version
+from pathlib import Path
+
+from agent.model import Event
+from controller.bootstrap.install import bootstrap_host
+from controller.bootstrap.wheelhouse import HostPython, build_wheelhouse
+from controller.commands import ssh_options
+from controller.errors import TransportError
+from controller.inventory import load_inventory, select
+from controller.report.recap import Recap
+from controller.report.render import JsonRenderer, Renderer, TextRenderer
+from controller.runner import LockedRenderer
+from controller.targets import DEFAULT_INSTALL_DIR, is_local, transport_factory
+
+
+def run_bootstrap(args: argparse.Namespace) -> int:
+    inventory = load_inventory(args.inventory)
+    hosts = select(inventory, args.limit or "all")
+    version = distribution_version("pyprov")
+    transport_for = transport_factory(inventory, ssh_options(args))
+    renderer: Renderer = JsonRenderer() if args.output == "json" else TextRenderer()
+    locked = LockedRenderer(renderer)
+    recap = Recap()
+    locked.start("bootstrap", False)
+    for host in hosts:
+        recap.host(host)
+
+    def wheelhouse_for(target: HostPython) -> Path:
+        return build_wheelhouse(target, version)
+
+    def one(host: str) -> None:
+        variables = inventory.hosts[host].vars
+        if is_local(variables):
+            event = Event(host=host, kind="Agent", name="local",
+                          summary="local connection: the controller's own pyprov runs")
+        else:
+            transport = transport_for(host)
+            try:
+                event = bootstrap_host(
+                    transport, install_dir=str(variables.get("pyprov_install_dir",
+                                                             DEFAULT_INSTALL_DIR)),
+                    system_python=str(variables.get("ansible_python_interpreter", "python3")),
+                    version=version, wheelhouse_for=wheelhouse_for)
+            except TransportError as exc:
+                if exc.unreachable:
+                    recap.host(host).unreachable += 1
+                event = Event(host=host, kind="Agent", name="bootstrap", failed=True,
+                              summary="UNREACHABLE" if exc.unreachable else "failed",
+                              error=exc.reason)
+                if exc.unreachable:
+                    locked.event(event)
+                    return
+            finally:
+                transport.close()
+        recap.host(host).add(event)
+        locked.event(event)
+
+    with ThreadPoolExecutor(max_workers=max(1, args.forks)) as pool:
+        list(pool.map(one, hosts))
+    locked.finish(recap)
+    return recap.exit_code

@@ -1,0 +1,99 @@
+"""Installing or upgrading the agent on one host, idempotently.
+
+1. ``INSTALL/bin/python -I -m agent version`` answers this version and protocol: done.
+2. Probe the host's Python (the wheels must fit it), get the wheel house for it.
+3. Copy over SFTP only the wheels the host's ``INSTALL/wheelhouse`` lacks.
+4. ``python3 -m venv --without-pip INSTALL`` (Debian's python3 has no ensurepip without
+   python3-venv; pip runs from its own wheel instead), then ``pip install --no-index``.
+5. Ask the agent its version again: an install is only reported once it answers.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from agent.model import PROTOCOL_VERSION, Event
+from controller.bootstrap.wheelhouse import PROBE, HostPython, build_id, parse_probe, wheels
+from controller.errors import TransportError
+from controller.transports.base import Transport
+
+_house_lock = threading.Lock()
+BUILD_FILE = ".pyprov-build"
+
+
+def installed_version(transport: Transport, python: str) -> str | None:
+    """The agent version at ``python``, if it answers with our protocol."""
+    result = transport.run([python, "-I", "-m", "agent", "version"], timeout=120)
+    if result.code != 0:
+        return None
+    try:
+        data = json.loads(result.stdout)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("protocol") != PROTOCOL_VERSION:
+        return f"{data.get('version', '?')} (protocol {data.get('protocol')})" if isinstance(
+            data, dict) else None
+    version = data.get("version")
+    return version if isinstance(version, str) else None
+
+
+def _check(transport: Transport, argv: list[str], what: str, timeout: float = 600) -> bytes:
+    result = transport.run(argv, timeout=timeout)
+    if result.code != 0:
+        detail = result.stderr.decode("utf-8", "replace").strip().splitlines()[-3:]
+        raise TransportError(transport.host, f"{what} failed (exit {result.code}): "
+                             + " | ".join(detail))
+    return result.stdout
+
+
+def _installed_build(transport: Transport, install_dir: str) -> str:
+    result = transport.run(["cat", f"{install_dir}/{BUILD_FILE}"], timeout=60)
+    return result.stdout.decode("utf-8", "replace").strip() if result.code == 0 else ""
+
+
+def bootstrap_host(transport: Transport, *, install_dir: str, system_python: str,
+                   version: str, wheelhouse_for: Callable[[HostPython], Path]) -> Event:
+    host = transport.host
+    python = f"{install_dir}/bin/python"
+    probe = _check(transport, [system_python, "-c", PROBE], f"probing {system_python}", 60)
+    target = parse_probe(probe.decode())
+    with _house_lock:  # one build per interpreter kind, shared by the hosts that need it
+        house = wheelhouse_for(target)
+    build = build_id(house)
+    before = installed_version(transport, python)
+    if before == version and _installed_build(transport, install_dir) == build:
+        return Event(host=host, kind="Agent", name=install_dir, summary=f"pyprov {version} "
+                     f"(build {build}) is installed")
+    remote_house = f"{install_dir}/wheelhouse"
+    _check(transport, ["mkdir", "-p", remote_house], "creating the wheel house dir")
+    present = set(_check(transport, ["ls", "-1", remote_house], "listing wheels")
+                  .decode().split())
+    sent = [w for w in wheels(house) if w.name not in present]
+    for wheel in sent:
+        transport.upload(wheel, f"{remote_house}/{wheel.name}")
+    if installed_version(transport, python) is None and before is None:
+        _check(transport, [system_python, "-m", "venv", "--without-pip", install_dir],
+               "creating the venv")
+    pip_wheel = next((w for w in wheels(house) if w.name.startswith("pip-")), None)
+    if pip_wheel is None:
+        raise TransportError(host, "the wheel house has no pip wheel")
+    pip = [python, f"{remote_house}/{pip_wheel.name}/pip", "install", "-q",
+           "--disable-pip-version-check", "--no-index", "--find-links", remote_house]
+    _check(transport, [*pip, "--upgrade", f"pyprov=={version}"],
+           f"pip install pyprov=={version}", timeout=900)
+    if before == version:  # same version, other build: replace pyprov itself
+        _check(transport, [*pip, "--force-reinstall", "--no-deps", f"pyprov=={version}"],
+               "pip reinstall pyprov", timeout=900)
+    after = installed_version(transport, python)
+    if after != version:
+        asked = shlex.join([python, "-I", "-m", "agent", "version"])
+        raise TransportError(host, f"installed, but {asked} answers {after!r}, not {version}")
+    _check(transport, ["sh", "-c", f'echo {build} > "$1"', "sh",
+                       f"{install_dir}/{BUILD_FILE}"], "recording the build")
+    verb = f"upgraded from {before}" if before else "installed"
+    return Event(host=host, kind="Agent", name=install_dir, changed=True, action="install",
+                 summary=f"pyprov {version} {verb} ({len(sent)} wheels sent)")

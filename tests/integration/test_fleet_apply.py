@@ -1,0 +1,150 @@
+"""The controller over SSH against the real sshd fleet: bootstrap, apply, failures.
+
+The controller runs inside the fleet's controller network namespace; each host is an
+sshd in its own network and mount namespaces, with its own /etc/docker, /opt/pyprov
+and /var/lib/pyprov. What a host got is read back independently, with OpenSSH.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from importlib.metadata import version as distribution_version
+from pathlib import Path
+
+import pytest
+
+from controller.bootstrap.wheelhouse import HostPython, build_wheelhouse
+from tests.conftest import REPO
+from tests.fleet import Fleet
+
+pytest_plugins = ["tests.fleet.fixtures"]
+
+MANIFEST = """\
+kind: DaemonConfig
+name: docker
+settings:
+  registry-mirrors: ["{{ mirror }}"]
+  insecure-registries: ["{{ hostvars[groups['registry'][0]].ansible_host }}:5000"]
+  labels: ["host={{ inventory_hostname }}"]
+"""
+
+PLAYBOOK = """\
+- name: mirrors and the private registry, fleet-wide
+  hosts: fleet
+  vars: {mirror: "https://mirror.fleet.test"}
+  manifests: [manifests/]
+"""
+
+
+def pyprov(fleet: Fleet, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """The real CLI, run from the controller netns (this interpreter, this checkout)."""
+    env = {**os.environ, "PYPROV_STATE_DIR": str(fleet.directory / "controller-state")}
+    return fleet.run_in_controller([sys.executable, "-m", "controller", *args], cwd=REPO,
+                                   env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def site(fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A playbook directory with an inventory of the fleet (first host: the registry)."""
+    root = tmp_path_factory.mktemp("site")
+    (root / "manifests").mkdir()
+    (root / "manifests" / "daemon.yml").write_text(MANIFEST)
+    (root / "site.yml").write_text(PLAYBOOK)
+    (root / "ssh_config").write_text("")
+    fleet.write_inventory(root / "hosts.ini", groups={"registry": [fleet.names[0]]})
+    return root
+
+
+def common(fleet: Fleet, site: Path) -> list[str]:
+    return ["-i", str(site / "hosts.ini"), "--known-hosts", str(fleet.known_hosts),
+            "--ssh-config", str(site / "ssh_config")]
+
+
+def daemon_json(fleet: Fleet, name: str) -> dict[str, object] | None:
+    read = fleet.ssh(name, "cat /etc/docker/daemon.json")
+    return json.loads(read.stdout) if read.returncode == 0 else None
+
+
+@pytest.fixture(scope="module")
+def bootstrapped(fleet: Fleet, site: Path) -> Fleet:
+    # The wheel house is built where PyPI is reachable (this process, outside the fleet's
+    # networks), as an operator's controller would; the bootstrap then finds it cached.
+    build_wheelhouse(HostPython.local(), distribution_version("pyprov"))
+    first = pyprov(fleet, "bootstrap", *common(fleet, site))
+    assert first.returncode == 2, first.stdout + first.stderr
+    return fleet
+
+
+def test_bootstrap_installs_the_agent_once(bootstrapped: Fleet, site: Path) -> None:
+    for name in bootstrapped.names:
+        answer = bootstrapped.ssh(name, "/opt/pyprov/bin/python -I -m agent version")
+        assert answer.returncode == 0, answer.stderr
+        assert json.loads(answer.stdout)["protocol"] == 1
+    again = pyprov(bootstrapped, "bootstrap", *common(bootstrapped, site))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "changed=0" in again.stdout
+    # A host with another build of the same version (an older agent) is upgraded.
+    stale = bootstrapped.names[1]
+    bootstrapped.ssh(stale, "echo 0000 > /opt/pyprov/.pyprov-build")
+    upgrade = pyprov(bootstrapped, "bootstrap", *common(bootstrapped, site), "--output", "json")
+    assert upgrade.returncode == 2, upgrade.stdout + upgrade.stderr
+    hosts = json.loads(upgrade.stdout)["hosts"]
+    assert [name for name, tally in hosts.items() if tally["changed"]] == [stale]
+    assert "upgraded" in hosts[stale]["events"][0]["summary"]
+
+
+def test_apply_converges_every_host_then_changes_nothing(bootstrapped: Fleet,
+                                                         site: Path) -> None:
+    fleet = bootstrapped
+    registry = fleet.host(fleet.names[0]).address
+    first = pyprov(fleet, "apply", *common(fleet, site), str(site / "site.yml"))
+    assert first.returncode == 2, first.stdout + first.stderr
+    for name in fleet.names:
+        assert daemon_json(fleet, name) == {
+            "registry-mirrors": ["https://mirror.fleet.test"],
+            "insecure-registries": [f"{registry}:5000"],
+            "labels": [f"host={name}"],
+        }
+    assert not Path("/etc/docker/daemon.json").exists() or "mirror.fleet.test" not in Path(
+        "/etc/docker/daemon.json").read_text()  # the real host was never touched
+    second = pyprov(fleet, "apply", *common(fleet, site), str(site / "site.yml"))
+    assert second.returncode == 0, second.stdout + second.stderr
+    for name in fleet.names:
+        assert f"{name:<26} : ok=1    changed=0" in second.stdout
+
+
+def test_an_unreachable_host_does_not_stop_the_others(bootstrapped: Fleet, site: Path,
+                                                      mutable_fleet: Fleet) -> None:
+    fleet = mutable_fleet
+    down = fleet.names[1]
+    for name in fleet.names:
+        fleet.ssh(name, "rm -f /etc/docker/daemon.json")
+    fleet.stop_sshd(down)
+    result = pyprov(fleet, "apply", *common(fleet, site), str(site / "site.yml"),
+                    "--output", "json")
+    # Puppet's detailed codes: the others changed (2) and one host is unreachable (4).
+    assert result.returncode == 6, result.stdout + result.stderr
+    report = json.loads(result.stdout)["hosts"]
+    assert report[down]["unreachable"] == 1
+    for name in fleet.names:
+        if name != down:
+            assert report[name]["changed"] == 1
+            assert daemon_json(fleet, name) is not None
+
+
+def test_a_changed_host_key_is_refused_and_nothing_is_sent(bootstrapped: Fleet, site: Path,
+                                                          mutable_fleet: Fleet) -> None:
+    fleet = mutable_fleet
+    victim = fleet.names[2]
+    fleet.ssh(victim, "rm -f /etc/docker/daemon.json")
+    fleet.regenerate_host_key(victim)
+    result = pyprov(fleet, "apply", *common(fleet, site), str(site / "site.yml"))
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert "CHANGED" in result.stdout
+    assert "nothing was sent" in result.stdout
+    fleet.trust_host_keys()
+    assert daemon_json(fleet, victim) is None  # read with the new key: nothing arrived
