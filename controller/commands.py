@@ -9,10 +9,10 @@ from typing import Any
 from controller.errors import ControllerError
 from controller.inventory import Inventory, load_inventory, to_ansible_list
 from controller.playbooks.model import Play, is_playbook, load_playbook
-from controller.plays import PlannedPlay, plan_plays
+from controller.plays import HostState, plan_plays
 from controller.report.recap import Recap
 from controller.report.render import JsonRenderer, Renderer, TextRenderer
-from controller.runner import AgentFlags, desired_state_json, run_plays
+from controller.runner import AgentFlags, desired_state_json, run_hosts
 from controller.targets import transport_factory
 from controller.transports.ssh import SshOptions
 
@@ -26,12 +26,12 @@ def plays_from(paths: list[str]) -> list[Play]:
 
 
 def _plan(inventory_path: Path | None, limit: str | None,
-          paths: list[str]) -> tuple[Inventory, list[PlannedPlay]]:
+          paths: list[str]) -> tuple[Inventory, list[HostState]]:
     inventory = load_inventory(inventory_path)
-    planned = plan_plays(plays_from(paths), inventory, limit)
-    if not any(play.hosts for play in planned):
+    states = plan_plays(plays_from(paths), inventory, limit)
+    if not states:
         raise ControllerError(f"no hosts matched (limit: {limit or 'none'})")
-    return inventory, planned
+    return inventory, states
 
 
 def ssh_options(args: argparse.Namespace) -> SshOptions:
@@ -42,7 +42,7 @@ def ssh_options(args: argparse.Namespace) -> SshOptions:
 
 def apply(args: argparse.Namespace) -> int:
     check = args.command == "check" or args.check
-    inventory, planned = _plan(args.inventory, args.limit, args.paths)
+    inventory, states = _plan(args.inventory, args.limit, args.paths)
     renderer: Renderer = (JsonRenderer() if args.output == "json"
                           else TextRenderer(show_diff=args.diff))
     state_dir = str(Path(args.state_dir).absolute()) if args.state_dir else None
@@ -50,28 +50,25 @@ def apply(args: argparse.Namespace) -> int:
                        lock_timeout=args.lock_timeout, verbose=args.verbose,
                        log_format=args.log_format)
     recap = Recap()
-    run_plays(planned, transport_for=transport_factory(inventory, ssh_options(args)),
+    run_hosts(states, title=" ".join(args.paths),
+              transport_for=transport_factory(inventory, ssh_options(args)),
               flags=flags, recap=recap, renderer=renderer, forks=args.forks)
     renderer.finish(recap)
     return recap.exit_code
 
 
 def validate(inventory_path: Path | None, limit: str | None, paths: list[str]) -> tuple[int, int]:
-    _, planned = _plan(inventory_path, limit, paths)
-    hosts = {state.host for play in planned for state in play.hosts}
-    documents = sum(len(state.documents) for play in planned for state in play.hosts)
-    return len(hosts), documents
+    _, states = _plan(inventory_path, limit, paths)
+    return len(states), sum(len(state.documents) for state in states)
 
 
 def render(inventory_path: Path | None, limit: str | None, paths: list[str]) -> str:
-    """Each host's desired state per play; a single host and play prints just its state."""
-    _, planned = _plan(inventory_path, limit, paths)
-    states = [(play, state) for play in planned for state in play.hosts]
+    """Each host's desired state; a single host prints just its state (what the agent reads)."""
+    _, states = _plan(inventory_path, limit, paths)
     if len(states) == 1:
-        return desired_state_json(states[0][1].host, states[0][1].documents)
-    return "\n".join(f"# play: {play.play.title()} host: {state.host}\n"
-                     + desired_state_json(state.host, state.documents)
-                     for play, state in states)
+        return desired_state_json(states[0].host, states[0].documents)
+    return "\n".join(f"# host: {state.host} (plays: {', '.join(state.plays)})\n"
+                     + desired_state_json(state.host, state.documents) for state in states)
 
 
 def inventory_list(inventory_path: Path | None) -> dict[str, Any]:

@@ -4,6 +4,10 @@ For each play: its hosts (the play's pattern, narrowed by ``--limit``), and for 
 host its manifests rendered with Ansible's variables (host and group vars, play vars,
 ``inventory_hostname``, ``groups``, ``group_names``, ``hostvars``), then validated.
 Every problem of every host is collected; one is enough for nothing to be applied.
+
+Unlike Ansible, the plays' documents for a host are merged into ONE desired state (in
+play order) and validated together: a host's stored desired state is then its whole
+state, which the agent's loop and drift check need, and each host costs one agent run.
 """
 
 from __future__ import annotations
@@ -17,7 +21,14 @@ from typing import Any
 from agent.model import Document
 from controller.inventory import Inventory, select
 from controller.manifests.errors import ManifestError, ManifestProblem
-from controller.manifests.loader import ManifestSource, ParseCache, parse_sources, read_sources
+from controller.manifests.loader import (
+    ManifestSource,
+    ParseCache,
+    SourcedDocument,
+    conflict_problems,
+    parse_sources,
+    read_sources,
+)
 from controller.playbooks.model import Play
 from controller.templating.render import Renderer, is_template
 
@@ -26,12 +37,7 @@ from controller.templating.render import Renderer, is_template
 class HostState:
     host: str
     documents: list[Document]
-
-
-@dataclass(frozen=True)
-class PlannedPlay:
-    play: Play
-    hosts: list[HostState]
+    plays: tuple[str, ...]  # the titles of the plays that gave the host documents
 
 
 def groups_of(inventory: Inventory) -> dict[str, list[str]]:
@@ -71,18 +77,21 @@ def play_hosts(inventory: Inventory, play: Play, limit: str | None) -> list[str]
 
 
 def _tag(problems: Sequence[ManifestProblem], host: str,
-         templates: set[str]) -> list[ManifestProblem]:
-    """Name the host where its rendering is at fault; a static file's fault is everyone's."""
+         templates: set[str] | None) -> list[ManifestProblem]:
+    """Name the host where the fault is its own (its rendering of ``templates``, or every
+    file when ``templates`` is None); a static file's fault is everyone's."""
     return [ManifestProblem(p.file, p.line, p.column, p.field, f"{p.message} (host {host})")
-            if p.file in templates else p for p in problems]
+            if templates is None or p.file in templates else p for p in problems]
 
 
 def plan_plays(plays: Sequence[Play], inventory: Inventory,
-               limit: str | None = None) -> list[PlannedPlay]:
-    """Every host's desired state for every play; ``ManifestError`` lists every fault."""
+               limit: str | None = None) -> list[HostState]:
+    """Every host's merged desired state, in inventory order; ``ManifestError`` lists every
+    fault (of any host, any play) before anything is contacted."""
     renderer = Renderer()
     groups = groups_of(inventory)
-    planned: list[PlannedPlay] = []
+    per_host: dict[str, list[SourcedDocument]] = {}
+    titles: dict[str, list[str]] = {}
     problems: list[ManifestProblem] = []
     seen: set[str] = set()
     sources_by_play: dict[tuple[str, ...], list[ManifestSource]] = {}
@@ -93,7 +102,6 @@ def plan_plays(plays: Sequence[Play], inventory: Inventory,
             sources_by_play[key] = read_sources([Path(m) for m in play.manifests])
         sources = sources_by_play[key]
         templates = {str(s.file) for s in sources if is_template(s.text)}
-        states = []
         for host in play_hosts(inventory, play, limit):
             variables = host_variables(inventory, host, play, groups)
             try:
@@ -105,8 +113,14 @@ def plan_plays(plays: Sequence[Play], inventory: Inventory,
                 seen.update(str(p) for p in tagged)
                 problems.extend(tagged)
                 continue
-            states.append(HostState(host, [d.document for d in documents]))
-        planned.append(PlannedPlay(play, states))
+            per_host.setdefault(host, []).extend(documents)
+            titles.setdefault(host, []).append(play.title())
+    for host, documents in per_host.items():
+        found = [p for p in _tag(conflict_problems(documents), host, None) if str(p) not in seen]
+        seen.update(str(p) for p in found)
+        problems.extend(found)
     if problems:
         raise ManifestError(problems)
-    return planned
+    order = {name: index for index, name in enumerate(inventory.hosts)}
+    return [HostState(host, [d.document for d in documents], tuple(titles[host]))
+            for host, documents in sorted(per_host.items(), key=lambda i: order.get(i[0], 0))]

@@ -1,14 +1,13 @@
 """Runs the agent on each host through its transport and collects the events.
 
-Hosts of a play run in parallel, at most ``forks`` at once; each host keeps one
-transport (one SSH connection) for the whole run. A host that failed or was
-unreachable in a play is left out of the plays after it, as Ansible does.
+Hosts run in parallel, at most ``forks`` at once; each host keeps one transport (one
+SSH connection) for the whole run and receives its whole desired state in one agent run.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -16,7 +15,7 @@ from pydantic import ValidationError
 
 from agent.model import DesiredState, Document, Event
 from controller.errors import TransportError
-from controller.plays import HostState, PlannedPlay
+from controller.plays import HostState
 from controller.report.recap import Recap
 from controller.report.render import Renderer
 from controller.transports.base import Transport
@@ -125,34 +124,25 @@ def _incomplete(code: int, seen: int, expected: int, reported_failure: bool) -> 
     return None
 
 
-def run_plays(planned: Sequence[PlannedPlay], *, transport_for: Callable[[str], Transport],
-              flags: AgentFlags, recap: Recap, renderer: Renderer, forks: int) -> None:
-    """Every play in order; the hosts of a play in parallel (bounded by ``forks``)."""
+def run_hosts(states: Sequence[HostState], *, title: str,
+              transport_for: Callable[[str], Transport], flags: AgentFlags, recap: Recap,
+              renderer: Renderer, forks: int) -> None:
+    """Every host's desired state, in parallel (at most ``forks`` at once)."""
     locked = LockedRenderer(renderer)
+    locked.start(title, flags.check)
     transports: dict[str, Transport] = {}
-    dropped: set[str] = set()
-    try:
-        for play in planned:
-            locked.start(play.play.title(), flags.check)
-            states = [s for s in play.hosts if s.host not in dropped]
-            for state in states:
-                recap.host(state.host)  # the recap lists hosts in inventory order
-                if state.host not in transports:
-                    transports[state.host] = transport_for(state.host)
+    for state in states:
+        recap.host(state.host)  # the recap lists hosts in inventory order
+        transports[state.host] = transport_for(state.host)
 
-            def one(state: HostState) -> tuple[str, bool]:
-                ok = run_host(transports[state.host], state.documents, flags, recap, locked)
-                return state.host, ok
+    def one(state: HostState) -> None:
+        try:
+            run_host(transports[state.host], state.documents, flags, recap, locked)
+        finally:
+            transports[state.host].close()
 
-            with ThreadPoolExecutor(max_workers=max(1, forks)) as pool:
-                dropped.update(host for host, ok in pool.map(one, states) if not ok)
-    finally:
-        _close_all(transports)
-
-
-def _close_all(transports: Mapping[str, Transport]) -> None:
-    for transport in transports.values():
-        transport.close()
+    with ThreadPoolExecutor(max_workers=max(1, forks)) as pool:
+        list(pool.map(one, states))
 
 
 def desired_state_json(host: str, documents: Sequence[Document]) -> str:

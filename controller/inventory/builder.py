@@ -41,6 +41,8 @@ class InventoryBuilder:
         self.groups: dict[str, GroupData] = {ALL: GroupData(ALL), UNGROUPED: GroupData(UNGROUPED)}
         self.hosts: dict[str, HostData] = {}
         self.warnings: list[str] = []
+        # Groups a host lost when reconcile took it out of `ungrouped` (see there).
+        self.detached: dict[str, set[str]] = {}
         self.add_child(ALL, UNGROUPED)
 
     def add_group(self, name: str) -> None:
@@ -99,7 +101,7 @@ class InventoryBuilder:
         found: set[str] = set()
         for group in self.hosts[host].groups:
             found |= {group, *self.ancestors(group)}
-        return found
+        return found - self.detached.get(host, set())
 
     def reconcile(self) -> None:
         """Ansible's rules once every source is read: ``all`` and ``ungrouped``."""
@@ -110,9 +112,21 @@ class InventoryBuilder:
             groups = self.host_groups(name)
             if UNGROUPED in groups and groups - {ALL, UNGROUPED}:
                 if UNGROUPED in self.hosts[name].groups:  # not when only below it
-                    self.groups[UNGROUPED].hosts.remove(name)
-                    self.hosts[name].groups.remove(UNGROUPED)
+                    self._leave_ungrouped(name)
             elif not groups - {ALL}:
                 self._join(name, UNGROUPED)
         for name in sorted(self.groups.keys() & self.hosts.keys()):
             self.warnings.append(f"found both a group and a host named {name!r}")
+
+    def _leave_ungrouped(self, host: str) -> None:
+        """Ansible drops ``ungrouped`` (and its ancestors no other group of the host
+        has) from the host's groups, even where the host is also in a child of
+        ``ungrouped``: the host then does not get ``ungrouped``'s variables."""
+        self.groups[UNGROUPED].hosts.remove(host)
+        self.hosts[host].groups.remove(UNGROUPED)
+        remaining = self.host_groups(host) - {UNGROUPED}
+        detached = {UNGROUPED}
+        for ancestor in self.ancestors(UNGROUPED) - {ALL}:
+            if not any(ancestor in self.ancestors(group) for group in remaining - {ancestor}):
+                detached.add(ancestor)
+        self.detached[host] = detached

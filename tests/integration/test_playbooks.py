@@ -137,3 +137,29 @@ def test_inventory_list_is_ansible_shaped(tmp_path: Path, pyprov: RunPyprov) -> 
     listing = json.loads(result.stdout)
     assert listing["_meta"]["hostvars"]["web1"]["mirror"] == "https://mirror.prod.test"
     assert sorted(listing["prod"]["children"]) == ["registry", "web"]
+
+
+def test_plays_merge_into_one_desired_state_per_host(tmp_path: Path, pyprov: RunPyprov,
+                                                     state_dir: Path) -> None:
+    inventory, _, out = _setup(tmp_path)
+    write_manifest(tmp_path / "extra", "labels.yml",
+                   f"kind: DaemonConfig\nname: other\npath: {out}/extra-{{{{ inventory_hostname"
+                   " }}.json\nsettings:\n  debug: true\n")
+    playbook = write_manifest(tmp_path, "two.yml", PLAYBOOK + (
+        "- hosts: web1\n  manifests: [extra/]\n"))
+    result = pyprov("apply", "-i", str(inventory), str(playbook), "--limit", "web1")
+    assert result.code == 2, result.stdout + result.stderr
+    stored = json.loads((state_dir / "desired.json").read_text())
+    assert sorted(d["name"] for d in stored["documents"]) == ["docker", "other"]
+
+
+def test_the_same_document_from_two_plays_is_a_conflict(tmp_path: Path,
+                                                        pyprov: RunPyprov) -> None:
+    inventory, _, out = _setup(tmp_path)
+    playbook = write_manifest(tmp_path, "twice.yml", PLAYBOOK + (
+        "- hosts: web\n  vars: {role: again}\n  manifests: [manifests/]\n"))
+    result = pyprov("apply", "-i", str(inventory), str(playbook))
+    assert result.code == 4
+    assert "declared twice" in result.stderr
+    assert "(host web1)" in result.stderr
+    assert not out.exists()
