@@ -148,3 +148,24 @@ def test_a_changed_host_key_is_refused_and_nothing_is_sent(bootstrapped: Fleet, 
     assert "nothing was sent" in result.stdout
     fleet.trust_host_keys()
     assert daemon_json(fleet, victim) is None  # read with the new key: nothing arrived
+
+
+def test_one_hosts_broken_rendering_stops_the_whole_fleet(bootstrapped: Fleet, site: Path,
+                                                          mutable_fleet: Fleet) -> None:
+    fleet = mutable_fleet
+    for name in fleet.names:
+        fleet.ssh(name, "rm -f /etc/docker/daemon.json")
+    broken = site / "broken"
+    (broken / "manifests").mkdir(parents=True)
+    # Only the last host renders an unclosed flow sequence: a YAML syntax error.
+    (broken / "manifests" / "daemon.yml").write_text(MANIFEST.replace(
+        '["host={{ inventory_hostname }}"]',
+        '{{ "[oops" if inventory_hostname == "' + fleet.names[-1] + '" else "[]" }}'))
+    (broken / "site.yml").write_text(PLAYBOOK)
+    result = pyprov(fleet, "apply", *common(fleet, site), str(broken / "site.yml"))
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert f"(host {fleet.names[-1]})" in result.stderr
+    assert "daemon.yml:7:1:" in result.stderr  # where the unclosed "[" of line 6 ends
+    assert "opened at 6:" in result.stderr
+    for name in fleet.names:
+        assert daemon_json(fleet, name) is None  # no host was touched
