@@ -102,7 +102,7 @@ bad = {a: r for a, r in results.items() if r is not True}
 print("unchanged %d/%d %s" % (len(results) - len(bad), len(spec["hosts"]), bad or ""))
 sys.exit(1 if bad or len(results) != len(spec["hosts"]) else 0)
 """
-Check = Callable[[subprocess.CompletedProcess[str]], bool]
+Check = Callable[[int, str], bool]  # (exit code, stdout + stderr): an unchanged pass?
 Tool = tuple[str, list[str], dict[str, str], Check]
 
 
@@ -113,9 +113,9 @@ def children_cpu() -> float:
 
 def recap_check(names: list[str], pattern: str, code: int = 0) -> Check:
     """Every host has a recap line matching ``pattern`` (``{name}`` filled in), exit ``code``."""
-    def check(done: subprocess.CompletedProcess[str]) -> bool:
-        return done.returncode == code and all(
-            re.search(pattern.format(name=re.escape(name)), done.stdout, re.MULTILINE)
+    def check(returncode: int, output: str) -> bool:
+        return returncode == code and all(
+            re.search(pattern.format(name=re.escape(name)), output, re.MULTILINE)
             for name in names)
     return check
 
@@ -144,8 +144,7 @@ def timed(fleet: Fleet, tool: Tool, runs: int) -> tuple[float, float]:
                                        text=True, timeout=900)
         elapsed = time.perf_counter() - started
         reap_ssh_masters()
-        if not check(done):
-            Path("/tmp/bench-fleet-fail.out").write_text(done.stdout)
+        if not check(done.returncode, done.stdout + done.stderr):
             raise SystemExit(f"{name}: not an unchanged pass on every host "
                              f"(exit {done.returncode}):\n{done.stdout[-3000:]}\n"
                              f"{done.stderr[-3000:]}")
@@ -206,9 +205,9 @@ def tools(fleet: Fleet, work: Path, expected: Path) -> list[Tool]:
         ("pyprov", pyprov, env, recap_check(names, r"^{name}\s+: ok=1\s+changed=0\s+failed=0")),
         ("ansible", ansible, ansible_env, recap_check(
             names, r"^{name}\s+: ok=1\s+changed=0\s+unreachable=0\s+failed=0")),
-        ("pyinfra", pyinfra, dict(os.environ), lambda done: connected(done)
-         and unchanged(done) and re.search(total, done.stdout, re.MULTILINE) is not None),
-        ("paramiko", floor, dict(os.environ), lambda done: done.returncode == 0),
+        ("pyinfra", pyinfra, dict(os.environ), lambda code, out: connected(code, out)
+         and unchanged(code, out) and re.search(total, out, re.MULTILINE) is not None),
+        ("paramiko", floor, dict(os.environ), lambda code, _: code == 0),
     ]
 
 

@@ -169,3 +169,23 @@ def test_one_hosts_broken_rendering_stops_the_whole_fleet(bootstrapped: Fleet, s
     assert "opened at 6:" in result.stderr
     for name in fleet.names:
         assert daemon_json(fleet, name) is None  # no host was touched
+
+
+def test_unknown_hosts_are_refused_unless_accept_new(bootstrapped: Fleet, site: Path,
+                                                     tmp_path: Path) -> None:
+    fleet = bootstrapped
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    args = ["-i", str(site / "hosts.ini"), "--known-hosts", str(empty),
+            "--ssh-config", str(site / "ssh_config"), str(site / "site.yml")]
+    refused = pyprov(fleet, "check", *args)
+    assert refused.returncode == 4, refused.stdout + refused.stderr
+    assert refused.stdout.count("is not in known_hosts") == len(fleet.names)
+    assert empty.read_text() == ""
+
+    learned = pyprov(fleet, "check", *args, "--ssh-accept-new")
+    assert learned.returncode == 0, learned.stdout + learned.stderr
+    recorded = empty.read_text().splitlines()
+    assert len(recorded) == len(fleet.names)
+    strict_again = pyprov(fleet, "check", *args)
+    assert strict_again.returncode == 0, strict_again.stdout + strict_again.stderr
