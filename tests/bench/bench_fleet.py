@@ -178,6 +178,7 @@ def tools(fleet: Fleet, work: Path, expected: Path) -> list[Tool]:
     ansible_env = {**os.environ, "ANSIBLE_CONFIG": str(work / "ansible.cfg"),
                    "ANSIBLE_HOME": str(home), "ANSIBLE_LOCAL_TEMP": str(home / "tmp"),
                    "ANSIBLE_REMOTE_TEMP": str(home / "remote-tmp"),
+                   "ANSIBLE_SSH_CONTROL_PATH_DIR": str(home / "cp"),
                    "ANSIBLE_NOCOLOR": "1", "LC_ALL": "C.UTF-8"}
     ansible = [str(Path(PY).parent / "ansible-playbook"), "-i", inventory,
                "--forks", str(n), str(work / "site.yml")]
@@ -274,13 +275,17 @@ def main() -> None:
     def interrupted(*_: object) -> NoReturn:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, interrupted)  # `finally` tears the fleet down either way
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # even if inherited ignored
+        signal.signal(signum, interrupted)  # `finally` tears the fleet down either way
     # Orphans (ansible's ControlPersist masters) become our children: reaped and counted.
     ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
     build_wheelhouse(HostPython.local(), distribution_version("pyprov"))  # outside the netns
     ensure_pyinfra()
+    load = os.getloadavg()[0]
     results = {n: bench(n, args.runs) for n in args.hosts}
-    print(f"\n{'hosts':>5}  {'tool':<9}{'median s':>10}{'x pyprov':>10}{'CPU ms/host':>13}")
+    print(f"\nload average (1 min) before: {load:.2f}, after: {os.getloadavg()[0]:.2f} "
+          f"on {os.cpu_count()} CPUs (the hosts share them with the controller)")
+    print(f"{'hosts':>5}  {'tool':<9}{'median s':>10}{'x pyprov':>10}{'CPU ms/host':>13}")
     for n, (rows, (agent_ssh, ssh_true)) in results.items():
         base = rows[0][1]
         for tool, seconds, cpu in rows:
