@@ -7,10 +7,10 @@ the wish, and structlog is imported by the first message actually logged.
 
 from __future__ import annotations
 
-import logging
 import sys
 from typing import Any
 
+_WARNING = 30
 _settings: dict[str, Any] = {"verbose": 0, "json_logs": None}
 _configured = False
 
@@ -25,7 +25,7 @@ def _setup() -> None:
     import structlog
 
     global _configured  # noqa: PLW0603 - one process-wide logging setup
-    level = logging.WARNING - 10 * min(int(_settings["verbose"]), 2)
+    level = _WARNING - 10 * min(int(_settings["verbose"]), 2)  # logging's levels, unimported
     json_logs = _settings["json_logs"]
     as_json = (not sys.stderr.isatty()) if json_logs is None else json_logs
     renderer: structlog.typing.Processor = (
