@@ -17,7 +17,6 @@ drift found), 4 failures or unreachable hosts, 6 changes and failures.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -96,7 +95,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     from controller import commands  # lazily: `pyprov agent` must not pay for these imports
 
     if args.command == "inventory":
-        print(json.dumps(commands.inventory_list(args.inventory), indent=4, sort_keys=True))
+        print(commands.inventory_list(args.inventory))
     elif args.command == "validate":
         hosts, count = commands.validate(args.inventory, args.limit, args.paths)
         print(f"{count} documents valid for {hosts} hosts")

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from controller.errors import ControllerError
-from controller.inventory import Inventory, load_inventory, to_ansible_list
+from controller.inventory import Inventory, dump_ansible_list, load_inventory
 from controller.playbooks.model import Play, is_playbook, load_playbook
 from controller.plays import HostState, plan_plays
 from controller.report.recap import Recap
@@ -71,8 +70,9 @@ def render(inventory_path: Path | None, limit: str | None, paths: list[str]) -> 
                      + desired_state_json(state.host, state.documents) for state in states)
 
 
-def inventory_list(inventory_path: Path | None) -> dict[str, Any]:
-    return to_ansible_list(load_inventory(inventory_path))
+def inventory_list(inventory_path: Path | None) -> str:
+    """What ``ansible-inventory --list`` prints, byte for byte."""
+    return dump_ansible_list(load_inventory(inventory_path))
 
 
 def bootstrap(args: argparse.Namespace) -> int:

@@ -2,6 +2,8 @@
 
     ControllerError
     ├── ManifestError       (controller.manifests.errors) invalid manifests: nothing applied
+    ├── InventoryError      (controller.inventory.errors) an inventory cannot be read
+    ├── YamlProblem         (controller.manifests.yaml_nodes) internal: becomes a ManifestProblem
     └── TransportError      the agent on a host could not be reached or started
 """
 

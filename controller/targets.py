@@ -30,7 +30,7 @@ def agent_python(variables: Mapping[str, Any]) -> str:
 def transport_factory(inventory: Inventory,
                       options: SshOptions) -> Callable[[str], Transport]:
     def transport_for(name: str) -> Transport:
-        host = inventory.hosts.get(name) or inventory.implicit_hosts[name]
+        host = inventory.host(name)
         connection = connection_for(host)
         if connection.connection == "local":
             return LocalTransport(name)

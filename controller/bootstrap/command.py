@@ -35,7 +35,7 @@ def run_bootstrap(args: argparse.Namespace) -> int:
         return build_wheelhouse(target, version)
 
     def one(host: str) -> None:
-        variables = inventory.hosts[host].vars
+        variables = inventory.host(host).vars
         if is_local(variables):
             event = Event(host=host, kind="Agent", name="local",
                           summary="local connection: the controller's own pyprov runs")

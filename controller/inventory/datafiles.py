@@ -29,10 +29,14 @@ def read_bytes(path: Path) -> bytes:
         raise InventoryError(f"cannot read: {exc.strerror or exc}", str(path)) from None
 
 
-def load_data(data: bytes, file: str) -> Any:
-    """The value a JSON or YAML file holds (``None`` for an empty file)."""
+def refuse_vault(data: bytes, file: str) -> None:
     if data.lstrip().startswith(_VAULT_HEADER):
         raise InventoryError("vault-encrypted files are not supported", file)
+
+
+def load_data(data: bytes, file: str) -> Any:
+    """The value a JSON or YAML file holds (``None`` for an empty file)."""
+    refuse_vault(data, file)
     try:
         text = data.decode()
     except UnicodeDecodeError as exc:

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from controller.inventory.builder import ALL, UNGROUPED, InventoryBuilder
-from controller.inventory.datafiles import load_data, read_bytes
+from controller.inventory.datafiles import load_data, read_bytes, refuse_vault
 from controller.inventory.errors import InventoryError
 from controller.inventory.ini import read_ini
 from controller.inventory.model import Group, Host, Inventory
@@ -56,6 +56,7 @@ def _read_source(builder: InventoryBuilder, path: Path) -> None:
     if suffix == ".toml":
         raise InventoryError("TOML inventories are not supported (use INI or YAML)", file)
     data = read_bytes(path)
+    refuse_vault(data, file)  # before the INI fallback could read it as host names
     if suffix and suffix not in YAML_SUFFIXES:
         read_ini(builder, data, file)
         return

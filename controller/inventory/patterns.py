@@ -91,35 +91,51 @@ def _apply_subscript(hosts: list[str], subscript: tuple[int, int | None] | None,
         raise InventoryError(f"no hosts matched the subscripted pattern {pattern!r}") from None
 
 
-def _enumerate(inventory: Inventory, expression: str) -> tuple[list[str], bool]:
-    """Hosts one pattern (without prefix or subscript) names; and whether it matched anything."""
-    matcher = _matcher(expression)
-    groups = [name for name in inventory.groups if matcher.match(name)]
-    hosts: dict[str, None] = {}
-    for group in groups:
-        hosts.update(dict.fromkeys(inventory.group_hosts(group)))
-    if not groups or expression[0] == "~" or any(c in expression for c in _GLOB_OR_REGEX):
-        hosts.update(dict.fromkeys(name for name in inventory.hosts if matcher.match(name)))
-    if not hosts and expression in inventory.implicit_hosts:
-        hosts[inventory.implicit_hosts[expression].name] = None
-    return list(hosts), bool(hosts or groups)
+class _Evaluation:
+    """One pattern's evaluation. Ansible creates one implicit localhost, named as first
+    asked for; the other localhost names then stand for it (``127.0.0.1:&localhost``)."""
 
+    def __init__(self, inventory: Inventory) -> None:
+        self.inventory = inventory
+        self.implicit_name: str | None = None
 
-def _one(inventory: Inventory, pattern: str) -> tuple[list[str], bool]:
-    if pattern in inventory.hosts:  # a plain host name: no matching needed
-        return [pattern], True
-    bare = pattern[1:] if pattern[0] in "&!" else pattern
-    expression, subscript = _subscript(bare)
-    hosts, matched = _enumerate(inventory, expression)
-    return _apply_subscript(hosts, subscript, bare), matched or expression == "all"
+    def _localhost(self, expression: str) -> str:
+        host = self.inventory.implicit_hosts[expression]
+        if not host.implicit:  # a declared localhost stands for all the names
+            return host.name
+        self.implicit_name = self.implicit_name or host.name
+        return self.implicit_name
+
+    def _enumerate(self, expression: str) -> tuple[list[str], bool]:
+        """Hosts one pattern (no prefix or subscript) names; and whether it matched anything."""
+        inventory = self.inventory
+        matcher = _matcher(expression)
+        groups = [name for name in inventory.groups if matcher.match(name)]
+        hosts: dict[str, None] = {}
+        for group in groups:
+            hosts.update(dict.fromkeys(inventory.group_hosts(group)))
+        if not groups or expression[0] == "~" or any(c in expression for c in _GLOB_OR_REGEX):
+            hosts.update(dict.fromkeys(name for name in inventory.hosts if matcher.match(name)))
+        if not hosts and expression in inventory.implicit_hosts:
+            hosts[self._localhost(expression)] = None
+        return list(hosts), bool(hosts or groups)
+
+    def one(self, pattern: str) -> tuple[list[str], bool]:
+        if pattern in self.inventory.hosts:  # a plain host name: no matching needed
+            return [pattern], True
+        bare = pattern[1:] if pattern[0] in "&!" else pattern
+        expression, subscript = _subscript(bare)
+        hosts, matched = self._enumerate(expression)
+        return _apply_subscript(hosts, subscript, bare), matched or expression == "all"
 
 
 def match(inventory: Inventory, pattern: str | Sequence[str]) -> Selection:
     """Evaluate a pattern (or a list of them, as a play's ``hosts:`` may be)."""
+    evaluation = _Evaluation(inventory)
     selected: dict[str, None] = {}
     unmatched: list[str] = []
     for single in _ordered(split_pattern(pattern)):
-        hosts, matched = _one(inventory, single)
+        hosts, matched = evaluation.one(single)
         if not matched:
             unmatched.append(single)
         if single[0] == "!":

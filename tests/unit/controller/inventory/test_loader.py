@@ -63,6 +63,12 @@ def test_errors_are_inventory_errors(write: Write, tmp_path: Path) -> None:
         load_inventory(write("inv.toml", "[g]\n"))
 
 
+@pytest.mark.parametrize("name", ["hosts", "hosts.ini", "inv.yml"])
+def test_vault_encrypted_inventories_are_refused(write: Write, name: str) -> None:
+    with pytest.raises(InventoryError, match="vault-encrypted"):
+        load_inventory(write(name, "$ANSIBLE_VAULT;1.1;AES256\n61626364\n"))
+
+
 def test_unreadable_file_in_a_directory(tmp_path: Path) -> None:
     (tmp_path / "hosts").symlink_to(tmp_path / "missing")
     with pytest.raises(InventoryError, match="cannot read") as caught:

@@ -110,6 +110,18 @@ def test_errors(inventory: Inventory, pattern: str, reason: str) -> None:
         select(inventory, pattern)
 
 
+def test_the_implicit_localhost_is_one_host_under_the_first_name_asked(
+        inventory: Inventory) -> None:
+    assert select(inventory, "127.0.0.1:&localhost") == ["127.0.0.1"]
+    assert select(inventory, "localhost,127.0.0.1,::1") == ["localhost"]
+    assert select(inventory, "::1:!localhost") == []
+
+
+def test_a_declared_localhost_answers_to_every_localhost_name(write: Write) -> None:
+    inventory = load_inventory(write("hosts", "[local]\n127.0.0.1\n"))
+    assert select(inventory, "localhost") == ["127.0.0.1"]
+
+
 def test_no_inventory_all_is_localhost() -> None:
     assert select(load_inventory(None), "all") == ["localhost"]
     assert select(load_inventory(None), "localhost") == ["localhost"]
