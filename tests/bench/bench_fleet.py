@@ -2,14 +2,13 @@
 
     sudo .venv/bin/python tests/bench/bench_fleet.py [--hosts 10 30] [--runs 3]
 
-For each fleet size: bring a fleet up (tests.fleet, in /dev/shm), prebuild the wheel house
-outside the fleet's networks, `pyprov bootstrap` it, converge one daemon.json with `pyprov
-apply`, then time (median wall seconds, controller CPU per host) a pass that changes
-nothing with: pyprov, ansible-playbook (copy, pipelining), pyinfra (files.put, its own venv
-in /tmp/pyinfra-venv, installed if absent) and a minimal threaded paramiko script (the
-floor). Every run is checked to reach every host and change nothing; one unmeasured
-warm-up run per tool comes first. Also times the agent alone on one host, over ssh.
-Not a test: nothing is asserted about time. Needs root (the fleet).
+Per fleet size: a fleet (tests.fleet, /dev/shm), the wheel house prebuilt outside its netns,
+`pyprov bootstrap`, a converging `pyprov apply` of a daemon.json; then medians (wall, CPU) of
+a pass that changes nothing by pyprov, ansible-playbook (copy, pipelining), pyinfra (files.put;
+venv /tmp/pyinfra-venv, made if absent) and a threaded paramiko script (the floor), from the
+controller netns. Each tool gets a warm-up; every run must reach every host and change
+nothing, and starts cold (ansible's ControlPersist masters are stopped, their CPU counted).
+Also the agent alone on one host, over ssh. Asserts nothing about time. Needs root.
 """
 
 from __future__ import annotations
@@ -61,23 +60,19 @@ ANSIBLE_CFG = """\
 [defaults]
 forks = {forks}
 host_key_checking = True
-retry_files_enabled = False
 [ssh_connection]
 pipelining = True
 """
 DEPLOY = """\
 from pyinfra.operations import files
-
 files.put(name="daemon.json", src={src!r}, dest={dest!r})
 """
 FLOOR = """\
 import json, socket, sys, threading
 import paramiko
-
 spec = json.load(open(sys.argv[1]))
 expected = open(spec["expected"], "rb").read()
 results = {}
-
 def one(address, port):
     try:
         sock = socket.create_connection((address, port), timeout=10)
@@ -92,18 +87,22 @@ def one(address, port):
         client.close()
     except Exception as error:
         results[address] = repr(error)
-
 threads = [threading.Thread(target=one, args=tuple(h)) for h in spec["hosts"]]
-for thread in threads:
-    thread.start()
-for thread in threads:
-    thread.join()
+[thread.start() for thread in threads]
+[thread.join() for thread in threads]
 bad = {a: r for a, r in results.items() if r is not True}
 print("unchanged %d/%d %s" % (len(results) - len(bad), len(spec["hosts"]), bad or ""))
 sys.exit(1 if bad or len(results) != len(spec["hosts"]) else 0)
 """
 Check = Callable[[int, str], bool]  # (exit code, stdout + stderr): an unchanged pass?
 Tool = tuple[str, list[str], dict[str, str], Check]
+
+
+def base_env(work: Path) -> dict[str, str]:
+    """This machine sets PYTHONDONTWRITEBYTECODE, so the checkout (unlike the venvs) would be
+    compiled on every run: every tool caches bytecode under the work dir (warm-ups fill it)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return {**env, "PYTHONPYCACHEPREFIX": str(work / "pycache")}
 
 
 def children_cpu() -> float:
@@ -125,23 +124,30 @@ def reap_ssh_masters() -> None:
     them, so that the next run starts cold and their CPU lands in RUSAGE_CHILDREN."""
     for entry in Path("/proc").iterdir():
         try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
+            comm, rest = (entry / "stat").read_text().rsplit(")", 1)
+        except (OSError, ValueError):
             continue
-        if int(fields[1]) == os.getpid() and (entry / "comm").read_text().strip() == "ssh":
+        if comm.endswith("(ssh") and int(rest.split()[1]) == os.getpid():
             os.kill(int(entry.name), signal.SIGTERM)
             os.waitpid(int(entry.name), 0)
 
 
-def timed(fleet: Fleet, tool: Tool, runs: int) -> tuple[float, float]:
-    """(median seconds, median controller CPU seconds) of ``runs`` checked runs, after one
-    unmeasured warm-up."""
+def machine_cpu() -> float:
+    """Busy CPU seconds of this whole machine: the hosts' sshd sessions and agents included
+    (and whatever else runs here)."""
+    user, nice, system, _, _, irq, softirq = map(int, Path("/proc/stat").read_text().split()[1:8])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def timed(fleet: Fleet, tool: Tool, runs: int, stdin: str = "") -> tuple[float, float, float]:
+    """Medians of ``runs`` checked runs after an unmeasured warm-up: seconds, controller CPU
+    seconds, machine CPU seconds."""
     name, argv, env, check = tool
-    seconds, cpu = [], []
+    seconds, cpu, machine = [], [], []
     for run in range(runs + 1):
-        before, started = children_cpu(), time.perf_counter()
+        before, busy, started = children_cpu(), machine_cpu(), time.perf_counter()
         done = fleet.run_in_controller(argv, env=env, cwd=REPO, capture_output=True,
-                                       text=True, timeout=900)
+                                       text=True, timeout=900, input=stdin)
         elapsed = time.perf_counter() - started
         reap_ssh_masters()
         if not check(done.returncode, done.stdout + done.stderr):
@@ -151,7 +157,8 @@ def timed(fleet: Fleet, tool: Tool, runs: int) -> tuple[float, float]:
         if run:
             seconds.append(elapsed)
             cpu.append(children_cpu() - before)
-    return statistics.median(seconds), statistics.median(cpu)
+            machine.append(machine_cpu() - busy)
+    return statistics.median(seconds), statistics.median(cpu), statistics.median(machine)
 
 
 def ensure_pyinfra() -> Path:
@@ -167,7 +174,7 @@ def tools(fleet: Fleet, work: Path, expected: Path) -> list[Tool]:
     n, names, key = len(fleet.hosts), fleet.names, str(fleet.client_key)
     inventory, known_hosts = str(fleet.directory / "inventory.ini"), str(fleet.known_hosts)
     empty = work / "ssh_config"
-    env = {**os.environ, "PYPROV_STATE_DIR": str(work / "controller-state")}
+    env = {**base_env(work), "PYPROV_STATE_DIR": str(work / "controller-state")}
     pyprov = [PY, "-m", "controller", "apply", "-i", inventory, "--known-hosts", known_hosts,
               "--ssh-config", str(empty), "--forks", str(n), str(work / "manifests")]
 
@@ -175,7 +182,7 @@ def tools(fleet: Fleet, work: Path, expected: Path) -> list[Tool]:
     (home / "tmp").mkdir(parents=True, exist_ok=True)
     (work / "ansible.cfg").write_text(ANSIBLE_CFG.format(forks=n))
     (work / "site.yml").write_text(PLAYBOOK.format(src=expected, dest=DAEMON_JSON))
-    ansible_env = {**os.environ, "ANSIBLE_CONFIG": str(work / "ansible.cfg"),
+    ansible_env = {**base_env(work), "ANSIBLE_CONFIG": str(work / "ansible.cfg"),
                    "ANSIBLE_HOME": str(home), "ANSIBLE_LOCAL_TEMP": str(home / "tmp"),
                    "ANSIBLE_REMOTE_TEMP": str(home / "remote-tmp"),
                    "ANSIBLE_SSH_CONTROL_PATH_DIR": str(home / "cp"),
@@ -187,7 +194,7 @@ def tools(fleet: Fleet, work: Path, expected: Path) -> list[Tool]:
                        "ssh_key": key, "ssh_known_hosts_file": known_hosts,
                        "ssh_strict_host_key_checking": "yes", "ssh_config_file": str(empty),
                        "ssh_look_for_keys": False, "ssh_allow_agent": False})
-             for h in fleet.hosts]
+             for h in fleet.hosts]  # strict host keys, the fleet's key only, no ~/.ssh/config
     (work / "inventory.py").write_text(f"hosts = {hosts!r}\n")
     (work / "deploy.py").write_text(DEPLOY.format(src=str(expected), dest=DAEMON_JSON))
     pyinfra = [str(ensure_pyinfra()), str(work / "inventory.py"), str(work / "deploy.py"),
@@ -201,41 +208,31 @@ def tools(fleet: Fleet, work: Path, expected: Path) -> list[Tool]:
     connected = recap_check(names, r"^\s+\[{name}\] Connected$")
     unchanged = recap_check(names, r"^\s+\[{name}\] No changes$")
     total = rf"^\s+Grand total\s+{n}\s+-\s+-\s+{n}\s*$"
-
     return [
         ("pyprov", pyprov, env, recap_check(names, r"^{name}\s+: ok=1\s+changed=0\s+failed=0")),
         ("ansible", ansible, ansible_env, recap_check(
             names, r"^{name}\s+: ok=1\s+changed=0\s+unreachable=0\s+failed=0")),
-        ("pyinfra", pyinfra, dict(os.environ), lambda code, out: connected(code, out)
+        ("pyinfra", pyinfra, base_env(work), lambda code, out: connected(code, out)
          and unchanged(code, out) and re.search(total, out, re.MULTILINE) is not None),
-        ("paramiko", floor, dict(os.environ), lambda code, _: code == 0),
+        ("paramiko", floor, base_env(work), lambda code, _: code == 0),
     ]
 
 
 def agent_alone(fleet: Fleet, work: Path, runs: int) -> tuple[float, float]:
-    """(median ssh + agent no-op, median ``ssh HOST true``) on the first host."""
+    """Medians of ``ssh HOST AGENT apply < desired.json`` and of ``ssh HOST true``, first host."""
     name = fleet.names[0]
     desired = fleet.run_in_controller(
         [PY, "-m", "controller", "render", "-i", str(fleet.directory / "inventory.ini"),
          "--limit", name, str(work / "manifests")],
         cwd=REPO, capture_output=True, text=True, check=True).stdout
-    medians = []
-    for command in ("/opt/pyprov/bin/python -I -m agent apply", "true"):
-        samples = []
-        for run in range(runs + 1):
-            started = time.perf_counter()
-            done = fleet.run_in_controller(fleet.ssh_argv(name, command), input=desired,
-                                           capture_output=True, text=True, timeout=60)
-            if done.returncode != 0:
-                raise SystemExit(f"{command} on {name}: exit {done.returncode}: "
-                                 f"{done.stdout[-2000:]}{done.stderr[-2000:]}")
-            if run:
-                samples.append(time.perf_counter() - started)
-        medians.append(statistics.median(samples))
-    return medians[0], medians[1]
+    agent, true = (timed(fleet, (command, fleet.ssh_argv(name, command), base_env(work),
+                                 lambda code, _: code == 0), runs, desired)[0]
+                   for command in ("/opt/pyprov/bin/python -I -m agent apply", "true"))
+    return agent, true
 
 
-def bench(n: int, runs: int) -> tuple[list[tuple[str, float, float]], tuple[float, float]]:
+def bench(n: int, runs: int) -> tuple[list[tuple[str, float, float, float]],
+                                      tuple[float, float]]:
     with tempfile.TemporaryDirectory(prefix="bench-fleet-", dir="/dev/shm") as tmp:
         work = Path(tmp)
         fleet = Fleet.create(n, work / "fleet")
@@ -246,7 +243,10 @@ def bench(n: int, runs: int) -> tuple[list[tuple[str, float, float]], tuple[floa
             common = ["-i", str(fleet.directory / "inventory.ini"), "--known-hosts",
                       str(fleet.known_hosts), "--ssh-config", str(work / "ssh_config"),
                       "--forks", str(n)]
-            env = {**os.environ, "PYPROV_STATE_DIR": str(work / "controller-state")}
+            env = {**base_env(work), "PYPROV_STATE_DIR": str(work / "controller-state")}
+            # Here, where PyPI is reachable (the controller netns has no way out); just before
+            # the bootstrap: the cache key is a digest of the checkout's sources.
+            build_wheelhouse(HostPython.local(), distribution_version("pyprov"))
             for step in (["bootstrap", *common], ["apply", *common, str(work / "manifests")]):
                 done = fleet.run_in_controller([PY, "-m", "controller", *step], cwd=REPO,
                                                env=env, capture_output=True, text=True)
@@ -279,21 +279,24 @@ def main() -> None:
         signal.signal(signum, interrupted)  # `finally` tears the fleet down either way
     # Orphans (ansible's ControlPersist masters) become our children: reaped and counted.
     ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-    build_wheelhouse(HostPython.local(), distribution_version("pyprov"))  # outside the netns
     ensure_pyinfra()
     load = os.getloadavg()[0]
     results = {n: bench(n, args.runs) for n in args.hosts}
     print(f"\nload average (1 min) before: {load:.2f}, after: {os.getloadavg()[0]:.2f} "
           f"on {os.cpu_count()} CPUs (the hosts share them with the controller)")
-    print(f"{'hosts':>5}  {'tool':<9}{'median s':>10}{'x pyprov':>10}{'CPU ms/host':>13}")
+    print(f"{'hosts':>5}  {'tool':<9}{'median s':>10}{'x pyprov':>10}{'ctl CPU ms/host':>17}"
+          f"{'machine CPU s':>15}")
     for n, (rows, (agent_ssh, ssh_true)) in results.items():
         base = rows[0][1]
-        for tool, seconds, cpu in rows:
+        for tool, seconds, cpu, machine in rows:
             print(f"{n:>5}  {tool:<9}{seconds:>10.3f}{seconds / base:>10.2f}"
-                  f"{cpu * 1000 / n:>13.1f}")
+                  f"{cpu * 1000 / n:>17.1f}{machine:>15.2f}")
         print(f"{n:>5}  agent alone on one host: ssh+agent {agent_ssh * 1000:.0f} ms, "
               f"ssh true {ssh_true * 1000:.0f} ms, agent ~{(agent_ssh - ssh_true) * 1000:.0f} ms")
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit(130)
