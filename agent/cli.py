@@ -3,6 +3,7 @@ writes one JSON event per line on stdout; the exit code is Puppet's detailed one
 
     pyprov agent version            -> {"version": ..., "protocol": N}
     pyprov agent apply [--check] [--diff] [--force] [--state-dir DIR] < desired.json
+    pyprov agent serve [--state-dir DIR]   resident: the same, per request on a unix socket
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 import contextlib
 import json
 import sys
+from pathlib import Path
 from typing import NoReturn, TextIO
 
 import agent
@@ -42,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("version", help="print the agent version and protocol as JSON")
+    serve = sub.add_parser("serve", help="stay resident: answer apply requests on a unix "
+                           "socket in the state dir (no interpreter start per run)")
+    serve.add_argument("--state-dir", help="default $PYPROV_STATE_DIR or /var/lib/pyprov")
     apply = sub.add_parser("apply", help="reconcile this host to the desired state on stdin")
     apply.add_argument("--check", action="store_true", help="plan only; change nothing")
     apply.add_argument("--diff", action="store_true", help="include unified diffs in events")
@@ -50,8 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     apply.add_argument("--state-dir", help="default $PYPROV_STATE_DIR or /var/lib/pyprov")
     apply.add_argument("--lock-timeout", type=float, default=DEFAULT_LOCK_TIMEOUT,
                        help="seconds to wait for another pass on this host (default 300)")
-    apply.add_argument("--input", type=argparse.FileType("r"), default=sys.stdin,
-                       help="desired state file (default: stdin)")
+    apply.add_argument("--input", type=Path, help="desired state file (default: stdin)")
     apply.add_argument("-v", "--verbose", action="count", default=0)
     apply.add_argument("--log-format", choices=("auto", "console", "json"), default="auto",
                        help="stderr logs: console on a terminal, JSON lines otherwise (auto)")
@@ -97,22 +101,36 @@ def run_apply(args: argparse.Namespace, desired: DesiredState, out: TextIO) -> i
     return exit_code(changed, failed)
 
 
-def main(argv: list[str] | None = None) -> int:
+def run(argv: list[str], stdin: TextIO, stdout: TextIO) -> int:
+    """One CLI invocation on the given streams: from ``main``, or per request when served."""
     args = _parser().parse_args(argv)
     if args.command == "version":
-        print(json.dumps({"version": agent.__version__, "protocol": PROTOCOL_VERSION}))
+        stdout.write(json.dumps({"version": agent.__version__, "protocol": PROTOCOL_VERSION})
+                     + "\n")
+        return 0
+    if args.command == "serve":
+        from agent.server import serve
+
+        handlers()  # import every resource now: the first request must not pay for it
+        state = StateDir(resolve_state_dir(args.state_dir))
+        serve(state, run)
         return 0
     configure(args.verbose, {"auto": None, "console": False, "json": True}[args.log_format])
     host = "localhost"  # until the desired state names the host
     try:
-        desired = read_desired(args.input)
+        with (args.input.open() if args.input else contextlib.nullcontext(stdin)) as source:
+            desired = read_desired(source)
         host = desired.host
-        return run_apply(args, desired, sys.stdout)
+        return run_apply(args, desired, stdout)
     except (PyprovError, OSError, ValueError) as exc:
         # ValueError covers malformed JSON and pydantic's ValidationError.
         error = str(exc)
     except Exception as exc:  # the outermost boundary: report it, never a traceback
         error = f"internal error: {type(exc).__name__}: {exc}"
     _emit(Event(host=host, kind="Host", name="agent", failed=True,
-                summary="agent error", error=error), sys.stdout)
+                summary="agent error", error=error), stdout)
     return EXIT_FAILED
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(sys.argv[1:] if argv is None else argv, sys.stdin, sys.stdout)

@@ -12,7 +12,7 @@ import shlex
 import socket
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -29,6 +29,7 @@ from tenacity import (
 from controller.errors import TransportError
 from controller.transports.base import AgentSession, CommandResult, Transport
 from controller.transports.host_keys import host_key_policy
+from controller.transports.relay import relay_argv
 from controller.transports.ssh_target import ResolvedTarget, SshTarget, load_ssh_config, resolve
 
 DEFAULT_AGENT_PYTHON = "/opt/pyprov/bin/python"
@@ -215,6 +216,10 @@ class SshTransport(Transport):
             raise TransportError(self.host, f"command failed on the connection: {exc}") from exc
         finally:
             channel.close()
+
+    def run_agent(self, args: list[str], stdin: bytes) -> AbstractContextManager[AgentSession]:
+        """Through the relay: a resident agent answers without an interpreter start."""
+        return self.stream(relay_argv(self.agent_python, args), stdin)
 
     def upload(self, local: Path, remote: str, mode: int = 0o644) -> None:
         self.connect()

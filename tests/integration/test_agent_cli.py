@@ -92,3 +92,37 @@ def test_an_agent_package_in_the_current_directory_never_runs(tmp_path: Path) ->
         assert result.returncode in (0, 2), result.stdout + result.stderr
     assert not marker.exists()
     assert json.loads((tmp_path / "daemon.json").read_text()) == {"debug": True}
+
+
+def test_a_resident_agent_answers_through_the_relay(tmp_path: Path) -> None:
+    """`agent serve` + the controller's relay give the CLI's results, without a new agent."""
+    from controller.transports.relay import relay_argv
+
+    state = tmp_path / "state"
+    server = subprocess.Popen([sys.executable, "-I", "-m", "agent", "serve", "--state-dir",
+                               str(state)], cwd="/", stderr=subprocess.PIPE, text=True)
+    try:
+        assert server.stderr is not None
+        assert "serving" in server.stderr.readline()
+        target = tmp_path / "daemon.json"
+        request = json.dumps(desired(target)).encode()
+        argv = relay_argv(sys.executable, ["apply", "--state-dir", str(state)])
+        first = subprocess.run(argv, input=request, capture_output=True, timeout=60, check=False)
+        assert first.returncode == 2, first.stderr
+        assert json.loads(first.stdout)["action"] == "create"
+        assert "served apply (exit 2)" in server.stderr.readline()
+        second = subprocess.run(argv, input=request, capture_output=True, timeout=60,
+                                check=False)
+        assert second.returncode == 0
+        assert "changed" not in json.loads(second.stdout)  # false: left out by the wire
+        assert "served apply (exit 0)" in server.stderr.readline()
+        assert (state / "agent.sock").stat().st_mode & 0o777 == 0o600
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    # Nobody serving: the relay becomes the agent itself, with the same answer.
+    fallback = subprocess.run(relay_argv(sys.executable, ["apply", "--state-dir", str(state)]),
+                              input=json.dumps(desired(tmp_path / "daemon.json")).encode(),
+                              capture_output=True, timeout=60, check=False)
+    assert fallback.returncode == 0, fallback.stderr
+    assert not (state / "agent.sock").exists()

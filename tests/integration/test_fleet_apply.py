@@ -200,3 +200,31 @@ def test_unknown_hosts_are_refused_unless_accept_new(installed: Fleet, site: Pat
     assert len(recorded) == len(fleet.names)
     strict_again = pyprov(fleet, "check", *args)
     assert strict_again.returncode == learned.returncode, strict_again.stdout
+
+
+SERVE = ("setsid nohup /opt/pyprov/bin/python -I -m agent serve "
+         "> /var/lib/pyprov/serve.log 2>&1 < /dev/null & echo $! > /var/lib/pyprov/serve.pid")
+
+
+def test_resident_agents_answer_over_the_same_connection(installed: Fleet, site: Path) -> None:
+    fleet = installed
+    for name in fleet.names:
+        fleet.ssh(name, "rm -f /etc/docker/daemon.json; mkdir -p /var/lib/pyprov")
+        assert fleet.ssh(name, SERVE).returncode == 0
+    try:
+        for name in fleet.names:  # wait until each one listens
+            waited = fleet.ssh(name, "for i in $(seq 50); do [ -S /var/lib/pyprov/agent.sock ]"
+                               " && exit 0; sleep 0.1; done; exit 1")
+            assert waited.returncode == 0, fleet.ssh(name, "cat /var/lib/pyprov/serve.log").stdout
+        first = pyprov(fleet, "apply", *common(fleet, site), str(site / "site.yml"))
+        assert first.returncode == 2, first.stdout + first.stderr
+        second = pyprov(fleet, "apply", *common(fleet, site), str(site / "site.yml"))
+        assert second.returncode == 0, second.stdout + second.stderr
+        for name in fleet.names:
+            log = fleet.ssh(name, "cat /var/lib/pyprov/serve.log").stdout
+            assert "served apply (exit 2)" in log
+            assert "served apply (exit 0)" in log
+            assert daemon_json(fleet, name) is not None
+    finally:
+        for name in fleet.names:
+            fleet.ssh(name, "kill $(cat /var/lib/pyprov/serve.pid)")

@@ -1,0 +1,129 @@
+"""The resident agent: the CLI answered on a unix socket, so a run starts no interpreter.
+
+An agent process pays ~150 ms of imports before it does anything; a fleet pays that on
+every host at every run. ``pyprov agent serve`` pays it once. The controller reaches
+it over the SSH connection it already has, through a tiny relay (``python -I -S``, no
+imports of ours) that falls back to starting the agent when nothing listens.
+
+Wire format, one request per connection: a JSON line ``{"argv": [...]}``, then the
+command's stdin until the client shuts down its side; the reply is the command's
+stdout, then a last line ``{"exit": N}``. Only ``apply`` and ``version`` are served.
+The socket is ``STATE_DIR/agent.sock``, mode 0600 in a 0700 directory, and a peer
+must have the server's own uid (SO_PEERCRED).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import signal
+import socket
+import struct
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+from agent.logsetup import get_logger
+from agent.model.protocol import EXIT_FAILED
+from agent.state import StateDir
+
+Handler = Callable[[list[str], TextIO, TextIO], int]
+SERVED = ("apply", "version")
+MAX_REQUEST = 64 * 1024 * 1024
+READ_TIMEOUT = 60.0
+
+log = get_logger("pyprov.agent.server")
+
+
+def socket_path(state: StateDir) -> Path:
+    return state.root / "agent.sock"
+
+
+def _listen(path: Path) -> socket.socket:
+    """Bind at a temp name, restrict it, then rename into place: never a window where the
+    socket is reachable with the umask's mode."""
+    with contextlib.suppress(FileNotFoundError):
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(str(path))
+            raise SystemExit(f"pyprov agent: another agent already serves {path}")
+        except ConnectionRefusedError:
+            path.unlink()  # a dead server's socket
+        finally:
+            probe.close()
+    temp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(temp))
+    temp.chmod(0o600)
+    temp.replace(path)
+    server.listen(64)
+    return server
+
+
+def _peer_uid(conn: socket.socket) -> int:
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return int(struct.unpack("3i", creds)[1])
+
+
+def _answer(conn: socket.socket, handle: Handler) -> None:
+    started = time.monotonic()
+    conn.settimeout(READ_TIMEOUT)
+    with conn.makefile("rb") as reader:
+        header = json.loads(reader.readline(65536) or b"{}")
+        body = reader.read(MAX_REQUEST + 1)
+    conn.settimeout(None)
+    argv = header.get("argv") if isinstance(header, dict) else None
+    if (not isinstance(argv, list) or not argv or argv[0] not in SERVED
+            or not all(isinstance(a, str) for a in argv) or len(body) > MAX_REQUEST):
+        code = EXIT_FAILED
+        conn.sendall(json.dumps({"host": "localhost", "kind": "Host", "name": "agent",
+                                 "failed": True, "error": "malformed request"}).encode() + b"\n")
+    else:
+        try:
+            code = handle(argv, io.StringIO(body.decode("utf-8", "replace")), _Live(conn))
+        except SystemExit as exc:  # argparse's usage errors
+            code = exc.code if isinstance(exc.code, int) else EXIT_FAILED
+    conn.sendall(json.dumps({"exit": code}).encode() + b"\n")
+    what = argv[0] if isinstance(argv, list) and argv else "?"
+    print(f"pyprov agent: served {what} (exit {code}) in "
+          f"{(time.monotonic() - started) * 1000:.0f} ms", file=sys.stderr, flush=True)
+
+
+class _Live(io.StringIO):
+    """Events go to the client as they are written, as the CLI's stdout would."""
+
+    def __init__(self, conn: socket.socket) -> None:
+        super().__init__()
+        self._conn = conn
+
+    def write(self, text: str) -> int:
+        self._conn.sendall(text.encode())
+        return len(text)
+
+
+def serve(state: StateDir, handle: Handler) -> None:
+    """Answer requests until killed; one at a time (a pass holds the host lock anyway)."""
+    state.ensure()
+    path = socket_path(state)
+    server = _listen(path)
+    # SIGTERM (systemd's stop, kill) ends the loop through ``finally``: the socket goes.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print(f"pyprov agent: serving {path}", file=sys.stderr, flush=True)
+    uid = os.getuid()
+    try:
+        while True:
+            conn, _ = server.accept()
+            with conn:
+                try:
+                    if _peer_uid(conn) != uid:
+                        continue
+                    _answer(conn, handle)
+                except (OSError, ValueError) as exc:
+                    log.warning("request failed", error=str(exc))
+    finally:
+        server.close()
+        path.unlink(missing_ok=True)
