@@ -84,6 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     inventory.add_argument("--list", action="store_true", required=True,
                            help="all hosts and variables, as ansible-inventory --list")
     bootstrap = sub.add_parser("bootstrap", help="install or upgrade the agent on hosts")
+    bootstrap.add_argument("playbook", nargs="?", type=Path,
+                           help="plays whose hosts and vars (pyprov_install_dir, "
+                           "ansible_python_interpreter) say where to install; default: all")
     _add_inventory(bootstrap)
     _add_connection(bootstrap)
     bootstrap.add_argument("--output", choices=("text", "json"), default="text")

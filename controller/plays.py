@@ -97,6 +97,10 @@ def plan_plays(plays: Sequence[Play], inventory: Inventory,
     sources_by_play: dict[tuple[str, ...], list[ManifestSource]] = {}
     cache: ParseCache = {}
     for play in plays:
+        if not play.manifests:
+            problems.append(ManifestProblem(play.title(), 1, 1, "manifests",
+                                            "a play to apply needs manifests"))
+            continue
         key = tuple(play.manifests)
         if key not in sources_by_play:
             sources_by_play[key] = read_sources([Path(m) for m in play.manifests])

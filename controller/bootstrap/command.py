@@ -6,22 +6,38 @@ import argparse
 from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import version as distribution_version
 from pathlib import Path
+from typing import Any
 
 from agent.model import Event
 from controller.bootstrap.install import bootstrap_host
 from controller.bootstrap.wheelhouse import HostPython, build_wheelhouse
 from controller.commands import ssh_options
 from controller.errors import TransportError
-from controller.inventory import load_inventory, select
+from controller.inventory import Inventory, load_inventory, select
+from controller.playbooks.model import Play, load_playbook
 from controller.report.recap import Recap
 from controller.report.render import JsonRenderer, Renderer, TextRenderer
 from controller.runner import LockedRenderer
 from controller.targets import DEFAULT_INSTALL_DIR, is_local, transport_factory
 
 
+def _targets(inventory: Inventory, playbook: Path | None,
+             limit: str | None) -> dict[str, dict[str, Any]]:
+    """Host -> its variables: every host (or the playbook's plays' hosts, with play vars)."""
+    plays = load_playbook(playbook) if playbook else [Play(hosts="all")]
+    allowed = set(select(inventory, limit)) if limit else None
+    targets: dict[str, dict[str, Any]] = {}
+    for play in plays:
+        for host in select(inventory, play.hosts):
+            if allowed is None or host in allowed:
+                targets.setdefault(host, dict(inventory.host(host).vars)).update(play.vars)
+    return targets
+
+
 def run_bootstrap(args: argparse.Namespace) -> int:
     inventory = load_inventory(args.inventory)
-    hosts = select(inventory, args.limit or "all")
+    targets = _targets(inventory, args.playbook, args.limit)
+    hosts = list(targets)
     version = distribution_version("pyprov")
     transport_for = transport_factory(inventory, ssh_options(args))
     renderer: Renderer = JsonRenderer() if args.output == "json" else TextRenderer()
@@ -35,7 +51,7 @@ def run_bootstrap(args: argparse.Namespace) -> int:
         return build_wheelhouse(target, version)
 
     def one(host: str) -> None:
-        variables = inventory.host(host).vars
+        variables = targets[host]
         if is_local(variables):
             event = Event(host=host, kind="Agent", name="local",
                           summary="local connection: the controller's own pyprov runs")

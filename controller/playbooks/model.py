@@ -22,7 +22,7 @@ class Play(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str | None = None
     hosts: str = Field(min_length=1)
-    manifests: list[str] = Field(min_length=1)
+    manifests: list[str] = Field(default_factory=list)  # none: a bootstrap-only play
     vars: dict[str, Any] = Field(default_factory=dict)
 
     def title(self) -> str:
