@@ -231,6 +231,21 @@ def agent_alone(fleet: Fleet, work: Path, runs: int) -> tuple[float, float]:
     return agent, true
 
 
+SERVE = ("mkdir -p /var/lib/pyprov; setsid nohup /opt/pyprov/bin/python -I -m agent serve"
+         " > /var/lib/pyprov/serve.log 2>&1 < /dev/null & echo $! > /var/lib/pyprov/serve.pid;"
+         " for i in $(seq 100); do [ -S /var/lib/pyprov/agent.sock ] && exit 0; sleep 0.1; done;"
+         " exit 1")
+
+
+def _resident_agents(fleet: Fleet, start: bool) -> None:
+    """Start (or stop) `pyprov agent serve` on every host."""
+    command = SERVE if start else "kill $(cat /var/lib/pyprov/serve.pid)"
+    for name in fleet.names:
+        done = fleet.ssh(name, command, timeout=60)
+        if start and done.returncode != 0:
+            raise SystemExit(f"agent serve did not start on {name}: {done.stderr}")
+
+
 def bench(n: int, runs: int) -> tuple[list[tuple[str, float, float, float]],
                                       tuple[float, float]]:
     with tempfile.TemporaryDirectory(prefix="bench-fleet-", dir="/dev/shm") as tmp:
@@ -258,9 +273,17 @@ def bench(n: int, runs: int) -> tuple[list[tuple[str, float, float, float]],
                 fleet.ssh_argv(fleet.names[0], f"cat {DAEMON_JSON}"),
                 capture_output=True, check=True).stdout)
             rows = []
-            for tool in tools(fleet, work, expected):
+            every = tools(fleet, work, expected)
+            for tool in every:
                 print(f"  {n} hosts: {tool[0]}: {' '.join(tool[1])}", flush=True)
                 rows.append((tool[0], *timed(fleet, tool, runs)))
+            resident = ("pyprov+serve", *every[0][1:])  # the same command, agents resident
+            _resident_agents(fleet, start=True)
+            try:
+                print(f"  {n} hosts: pyprov with `pyprov agent serve` on every host", flush=True)
+                rows.insert(1, ("pyprov+serve", *timed(fleet, resident, runs)))
+            finally:
+                _resident_agents(fleet, start=False)
             return rows, agent_alone(fleet, work, max(runs, 5))
         finally:
             fleet.destroy()
