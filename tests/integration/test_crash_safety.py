@@ -8,6 +8,7 @@ import random
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from agent.fsutil.atomic import atomic_write, temp_path
@@ -37,13 +38,17 @@ def _writer_forever(target: Path, state: Path, ready_fd: int) -> None:
         i += 1
 
 
-def _spawn_writer(target: Path, state: Path) -> int:
+Writer = Callable[[Path, Path, int], None]
+
+
+def _spawn_writer(target: Path, state: Path, writer: Writer | None = None) -> int:
+    """Fork a writer; return once it finished its first pass (later moments are mid-pass)."""
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # child: never returns into pytest
         try:
             os.close(read_end)
-            _writer_forever(target, state, write_end)
+            (writer or _writer_forever)(target, state, write_end)
         finally:
             os._exit(1)
     os.close(write_end)
@@ -128,17 +133,7 @@ def test_a_pass_after_any_kill_converges_keys_and_record(tmp_path: Path) -> None
     rng = random.Random(7)
     docs = _owning_docs(target)
     for _ in range(REPAIR_KILLS):
-        read_end, write_end = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            try:
-                os.close(read_end)
-                _switching_writer(target, state, write_end)
-            finally:
-                os._exit(1)
-        os.close(write_end)
-        assert os.read(read_end, 1) == b"r"
-        os.close(read_end)
+        pid = _spawn_writer(target, state, _switching_writer)
         time.sleep(rng.uniform(0, 0.04))
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
