@@ -13,7 +13,7 @@ from controller.report.recap import Recap
 from controller.report.render import JsonRenderer, Renderer, TextRenderer
 from controller.runner import AgentFlags, desired_state_json, run_hosts
 from controller.targets import transport_factory
-from controller.transports.ssh import SshOptions
+from controller.transports.options import SshOptions
 
 
 def plays_from(paths: list[str]) -> list[Play]:

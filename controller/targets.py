@@ -13,8 +13,7 @@ from typing import Any
 from controller.inventory import Inventory, connection_for
 from controller.transports.base import Transport
 from controller.transports.local import LocalTransport
-from controller.transports.ssh import SshOptions, SshTransport
-from controller.transports.ssh_target import SshTarget
+from controller.transports.options import SshOptions
 
 DEFAULT_INSTALL_DIR = "/opt/pyprov"
 
@@ -34,6 +33,9 @@ def transport_factory(inventory: Inventory,
         connection = connection_for(host)
         if connection.connection == "local":
             return LocalTransport(name)
+        from controller.transports.ssh import SshTransport  # paramiko only when needed
+        from controller.transports.ssh_target import SshTarget
+
         target = SshTarget(name, connection.host,
                            connection.port if "ansible_port" in host.vars
                            or "ansible_ssh_port" in host.vars else None,

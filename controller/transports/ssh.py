@@ -13,7 +13,6 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -29,20 +28,11 @@ from tenacity import (
 from controller.errors import TransportError
 from controller.transports.base import AgentSession, CommandResult, Transport
 from controller.transports.host_keys import host_key_policy
+from controller.transports.options import SshOptions
 from controller.transports.relay import relay_argv
 from controller.transports.ssh_target import ResolvedTarget, SshTarget, load_ssh_config, resolve
 
 DEFAULT_AGENT_PYTHON = "/opt/pyprov/bin/python"
-
-
-@dataclass(frozen=True)
-class SshOptions:
-    known_hosts: Path = field(default_factory=lambda: Path.home() / ".ssh" / "known_hosts")
-    accept_new: bool = False
-    ssh_config: Path | None = None
-    connect_timeout: float = 10.0
-    auth_timeout: float = 20.0
-    connect_attempts: int = 3
 
 
 class _Transient(OSError):
