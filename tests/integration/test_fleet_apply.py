@@ -228,3 +228,21 @@ def test_resident_agents_answer_over_the_same_connection(installed: Fleet, site:
     finally:
         for name in fleet.names:
             fleet.ssh(name, "kill $(cat /var/lib/pyprov/serve.pid)")
+
+
+def test_proxyjump_from_ssh_config_reaches_a_host_through_another(installed: Fleet, site: Path,
+                                                                 tmp_path: Path) -> None:
+    fleet = installed
+    jump, target = fleet.host(fleet.names[0]), fleet.host(fleet.names[1])
+    config = tmp_path / "ssh_config"
+    config.write_text(f"Host {target.address}\n    ProxyJump root@{jump.address}\n"
+                      f"Host *\n    IdentityFile {fleet.client_key}\n")
+    log_before = target.dirs.sshd_log.read_text(errors="replace")
+    result = pyprov(fleet, "check", "-i", str(site / "hosts.ini"), "--limit", target.name,
+                    "--known-hosts", str(fleet.known_hosts), "--ssh-config", str(config),
+                    str(site / "site.yml"))
+    assert result.returncode in (0, 2), result.stdout + result.stderr  # reached and checked
+    new_log = target.dirs.sshd_log.read_text(errors="replace")[len(log_before):]
+    # The target saw the connection come from the jump host, not from the controller.
+    assert f"Accepted publickey for root from {jump.address}" in new_log, new_log
+    assert f"from {fleet.controller_address}" not in new_log
