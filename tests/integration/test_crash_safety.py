@@ -22,11 +22,8 @@ from agent.state import StateDir
 KILLS = 150
 
 
-def _writer_forever(target: Path, state: Path, ready_fd: int) -> None:
-    """Alternate two desired states through the real engine and handler (a forked child)."""
-    docs = [DaemonConfig(kind="DaemonConfig", name="d", path=str(target),
-                         settings={"labels": [f"v={v}", *(f"{n}" + "x" * 2000 for n in range(50))]})
-            for v in ("a", "b")]
+def _alternate(docs: list[DaemonConfig], state: Path, ready_fd: int) -> None:
+    """Apply ``docs`` in turn, forever, through the real engine and handler (a forked child)."""
     ctx = HostContext("localhost", StateDir(state))
     handler_map = handlers()
     i = 0
@@ -36,6 +33,13 @@ def _writer_forever(target: Path, state: Path, ready_fd: int) -> None:
         if i == 0:
             os.write(ready_fd, b"r")  # warmed up: every later moment is inside a pass
         i += 1
+
+
+def _writer_forever(target: Path, state: Path, ready_fd: int) -> None:
+    """Two contents of the same owned key: every pass rewrites the whole file."""
+    _alternate([DaemonConfig(kind="DaemonConfig", name="d", path=str(target), settings={
+        "labels": [f"v={v}", *(f"{n}" + "x" * 2000 for n in range(50))]}) for v in ("a", "b")],
+        state, ready_fd)
 
 
 Writer = Callable[[Path, Path, int], None]
@@ -113,16 +117,7 @@ def _owning_docs(target: Path) -> list[DaemonConfig]:
 
 
 def _switching_writer(target: Path, state: Path, ready_fd: int) -> None:
-    docs = _owning_docs(target)
-    ctx = HostContext("localhost", StateDir(state))
-    handler_map = handlers()
-    i = 0
-    while True:
-        for event in reconcile([docs[i % 2]], handler_map, ctx, Options()):
-            assert event.status != "failed", event
-        if i == 0:
-            os.write(ready_fd, b"r")
-        i += 1
+    _alternate(_owning_docs(target), state, ready_fd)
 
 
 def test_a_pass_after_any_kill_converges_keys_and_record(tmp_path: Path) -> None:
