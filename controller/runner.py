@@ -75,8 +75,8 @@ def _host_event(host: str, error: str) -> Event:
 
 
 def run_host(transport: Transport, documents: Sequence[Document], flags: AgentFlags,
-             recap: Recap, renderer: Renderer) -> bool:
-    """One host: send its desired state, stream its events. False when it failed."""
+             recap: Recap, renderer: Renderer) -> None:
+    """One host: send its desired state, stream its events into the recap."""
     host = transport.host
     tally = recap.host(host)
     failures_before = tally.failed + tally.unreachable
@@ -100,7 +100,7 @@ def run_host(transport: Transport, documents: Sequence[Document], flags: AgentFl
         renderer.event(Event(host=host, kind="Host", name=host, failed=True,
                              summary="UNREACHABLE" if exc.unreachable else "failed",
                              error=exc.reason))
-        return False
+        return
     problem = _incomplete(code, seen, len(documents), tally.failed > failures_before)
     if problem:
         if code == NOT_INSTALLED:
@@ -110,7 +110,6 @@ def run_host(transport: Transport, documents: Sequence[Document], flags: AgentFl
         event = _host_event(host, problem + (f": {detail[0]}" if detail else ""))
         tally.add(event)
         renderer.event(event)
-    return tally.failed + tally.unreachable == failures_before
 
 
 def _incomplete(code: int, seen: int, expected: int, reported_failure: bool) -> str | None:

@@ -18,10 +18,6 @@ from controller.transports.options import SshOptions
 DEFAULT_INSTALL_DIR = "/opt/pyprov"
 
 
-def is_local(variables: Mapping[str, Any]) -> bool:
-    return str(variables.get("ansible_connection", "ssh")).rsplit(".", 1)[-1] == "local"
-
-
 def agent_python(variables: Mapping[str, Any]) -> str:
     return f"{variables.get('pyprov_install_dir', DEFAULT_INSTALL_DIR)}/bin/python"
 

@@ -43,8 +43,15 @@ def pyprov(state_dir: Path) -> RunPyprov:
     return run
 
 
-def write_manifest(directory: Path, name: str, text: str) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / name
-    path.write_text(text)
+def write_file(path: Path, text: str | bytes) -> Path:
+    """Write ``text`` (or bytes) to ``path``, parents created; returns the path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
     return path
+
+
+def write_manifest(directory: Path, name: str, text: str) -> Path:
+    return write_file(directory / name, text)

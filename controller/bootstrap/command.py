@@ -13,12 +13,12 @@ from controller.bootstrap.install import bootstrap_host
 from controller.bootstrap.wheelhouse import HostPython, build_wheelhouse
 from controller.commands import ssh_options
 from controller.errors import TransportError
-from controller.inventory import Inventory, load_inventory, select
+from controller.inventory import Inventory, connection_for, load_inventory, select
 from controller.playbooks.model import Play, load_playbook
 from controller.report.recap import Recap
 from controller.report.render import JsonRenderer, Renderer, TextRenderer
 from controller.runner import LockedRenderer
-from controller.targets import DEFAULT_INSTALL_DIR, is_local, transport_factory
+from controller.targets import DEFAULT_INSTALL_DIR, transport_factory
 
 
 def _targets(inventory: Inventory, playbook: Path | None,
@@ -52,7 +52,7 @@ def run_bootstrap(args: argparse.Namespace) -> int:
 
     def one(host: str) -> None:
         variables = targets[host]
-        if is_local(variables):
+        if connection_for(inventory.host(host)).connection == "local":
             event = Event(host=host, kind="Agent", name="local",
                           summary="local connection: the controller's own pyprov runs")
         else:

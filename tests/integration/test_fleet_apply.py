@@ -64,6 +64,11 @@ def common(fleet: Fleet, site: Path) -> list[str]:
             "--ssh-config", str(site / "ssh_config")]
 
 
+def remove_daemon_json(fleet: Fleet) -> None:
+    for name in fleet.names:
+        fleet.ssh(name, "rm -f /etc/docker/daemon.json")
+
+
 def daemon_json(fleet: Fleet, name: str) -> dict[str, object] | None:
     read = fleet.ssh(name, "cat /etc/docker/daemon.json")
     return json.loads(read.stdout) if read.returncode == 0 else None
@@ -108,8 +113,7 @@ def test_bootstrap_installs_the_agent_once(bootstrapped: Fleet, site: Path) -> N
 def test_apply_converges_every_host_then_changes_nothing(installed: Fleet,
                                                          site: Path) -> None:
     fleet = installed
-    for name in fleet.names:
-        fleet.ssh(name, "rm -f /etc/docker/daemon.json")
+    remove_daemon_json(fleet)
     registry = fleet.host(fleet.names[0]).address
     first = pyprov(fleet, "apply", *common(fleet, site), str(site / "site.yml"))
     assert first.returncode == 2, first.stdout + first.stderr
@@ -131,8 +135,7 @@ def test_an_unreachable_host_does_not_stop_the_others(installed: Fleet, site: Pa
                                                       mutable_fleet: Fleet) -> None:
     fleet = mutable_fleet
     down = fleet.names[1]
-    for name in fleet.names:
-        fleet.ssh(name, "rm -f /etc/docker/daemon.json")
+    remove_daemon_json(fleet)
     fleet.stop_sshd(down)
     result = pyprov(fleet, "apply", *common(fleet, site), str(site / "site.yml"),
                     "--output", "json")
@@ -150,8 +153,7 @@ def test_a_changed_host_key_is_refused_and_nothing_is_sent(installed: Fleet, sit
                                                           mutable_fleet: Fleet) -> None:
     fleet = mutable_fleet
     victim = fleet.names[2]
-    for name in fleet.names:
-        fleet.ssh(name, "rm -f /etc/docker/daemon.json")
+    remove_daemon_json(fleet)
     fleet.regenerate_host_key(victim)
     result = pyprov(fleet, "apply", *common(fleet, site), str(site / "site.yml"))
     assert result.returncode == 6, result.stdout + result.stderr  # the others changed
@@ -164,8 +166,7 @@ def test_a_changed_host_key_is_refused_and_nothing_is_sent(installed: Fleet, sit
 def test_one_hosts_broken_rendering_stops_the_whole_fleet(bootstrapped: Fleet, site: Path,
                                                           mutable_fleet: Fleet) -> None:
     fleet = mutable_fleet
-    for name in fleet.names:
-        fleet.ssh(name, "rm -f /etc/docker/daemon.json")
+    remove_daemon_json(fleet)
     broken = site / "broken"
     (broken / "manifests").mkdir(parents=True)
     # Only the last host renders an unclosed flow sequence: a YAML syntax error.

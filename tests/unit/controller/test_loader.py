@@ -9,17 +9,12 @@ import pytest
 from agent.model import Container
 from controller.manifests.errors import ManifestError, ManifestProblem
 from controller.manifests.loader import load_file, load_manifests, manifest_files
+from tests.conftest import write_file
 
 CONTAINER = "kind: Container\nname: web\nimage: nginx:1.25\n"
 
 
-def write(path: Path, text: str | bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(text, bytes):
-        path.write_bytes(text)
-    else:
-        path.write_text(text)
-    return path
+write = write_file
 
 
 def problems_of(path: Path) -> list[ManifestProblem]:

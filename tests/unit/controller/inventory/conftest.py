@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from controller.inventory import Inventory, load_inventory
+from tests.conftest import write_file
 
 Write = Callable[..., Path]
 Load = Callable[..., Inventory]
@@ -18,13 +19,7 @@ def write(tmp_path: Path) -> Write:
     """``write("hosts", text)`` -> the file's path, parents created."""
 
     def run(relative: str, text: str | bytes) -> Path:
-        path = tmp_path / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(text, bytes):
-            path.write_bytes(text)
-        else:
-            path.write_text(text)
-        return path
+        return write_file(tmp_path / relative, text)
 
     return run
 
