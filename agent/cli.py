@@ -1,9 +1,10 @@
 """The agent CLI: ``pyprov agent apply`` reads desired state (JSON) on stdin and
 writes one JSON event per line on stdout; the exit code is Puppet's detailed one.
 
-    pyprov agent version            -> {"version": ..., "protocol": N}
+    pyprov agent version            -> {"version": ..., "protocol": N, "build": ...}
     pyprov agent apply [--check] [--diff] [--force] [--state-dir DIR] < desired.json
     pyprov agent serve [--state-dir DIR]   resident: the same, per request on a unix socket
+    pyprov agent serve --detach | --stop   start (or replace) / stop it, idempotently
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import sys
 from pathlib import Path
 from typing import NoReturn, TextIO
 
-import agent
 from agent.errors import ProtocolError, PyprovError
 from agent.fsutil.atomic import write_if_changed
 from agent.logsetup import configure
@@ -25,6 +25,7 @@ from agent.reconcile.actions import Options
 from agent.reconcile.engine import reconcile
 from agent.reconcile.handler import HostContext
 from agent.reconcile.lock import host_lock
+from agent.resident import ensure, identity
 from agent.resources import handlers
 from agent.state import StateDir, resolve_state_dir
 
@@ -47,6 +48,10 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="stay resident: answer apply requests on a unix "
                            "socket in the state dir (no interpreter start per run)")
     serve.add_argument("--state-dir", help="default $PYPROV_STATE_DIR or /var/lib/pyprov")
+    detach = serve.add_mutually_exclusive_group()
+    detach.add_argument("--detach", action="store_true", help="make a resident agent of "
+                        "this build run, in the background (replacing one of another build)")
+    detach.add_argument("--stop", action="store_true", help="stop the resident agent")
     apply = sub.add_parser("apply", help="reconcile this host to the desired state on stdin")
     apply.add_argument("--check", action="store_true", help="plan only; change nothing")
     apply.add_argument("--diff", action="store_true", help="include unified diffs in events")
@@ -105,14 +110,16 @@ def run(argv: list[str], stdin: TextIO, stdout: TextIO) -> int:
     """One CLI invocation on the given streams: from ``main``, or per request when served."""
     args = _parser().parse_args(argv)
     if args.command == "version":
-        stdout.write(json.dumps({"version": agent.__version__, "protocol": PROTOCOL_VERSION})
-                     + "\n")
+        stdout.write(json.dumps(identity()) + "\n")
         return 0
     if args.command == "serve":
+        state = StateDir(resolve_state_dir(args.state_dir))
+        if args.detach or args.stop:
+            return ensure(state, want=args.detach, out=stdout)
         from agent.server import serve
 
+        identity()  # the build this process runs, read before anything is installed over it
         handlers()  # import every resource now: the first request must not pay for it
-        state = StateDir(resolve_state_dir(args.state_dir))
         serve(state, run)
         return 0
     configure(args.verbose, {"auto": None, "console": False, "json": True}[args.log_format])

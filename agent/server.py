@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TextIO
 
 from agent.logsetup import get_logger
-from agent.model.protocol import EXIT_FAILED
+from agent.model.protocol import AGENT_SOCKET, EXIT_FAILED
 from agent.state import StateDir
 
 Handler = Callable[[list[str], TextIO, TextIO], int]
@@ -40,7 +40,7 @@ log = get_logger("pyprov.agent.server")
 
 
 def socket_path(state: StateDir) -> Path:
-    return state.root / "agent.sock"
+    return state.root / AGENT_SOCKET
 
 
 def _listen(path: Path) -> socket.socket:

@@ -6,7 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_STATE_DIR = "/var/lib/pyprov"
+from agent.model.protocol import DEFAULT_STATE_DIR
+
 STATE_DIR_ENV = "PYPROV_STATE_DIR"
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.model import Event
-from controller.bootstrap.install import bootstrap_host
+from controller.bootstrap.install import bootstrap_host, resident_agent
 from controller.bootstrap.wheelhouse import HostPython, build_wheelhouse
 from controller.commands import ssh_options
 from controller.errors import TransportError
@@ -53,29 +53,34 @@ def run_bootstrap(args: argparse.Namespace) -> int:
     def one(host: str) -> None:
         variables = targets[host]
         if connection_for(inventory.host(host)).connection == "local":
-            event = Event(host=host, kind="Agent", name="local",
-                          summary="local connection: the controller's own pyprov runs")
+            events = [Event(host=host, kind="Agent", name="local",
+                            summary="local connection: the controller's own pyprov runs")]
         else:
+            events = []
             transport = transport_for(host)
+            install_dir = str(variables.get("pyprov_install_dir", DEFAULT_INSTALL_DIR))
             try:
-                event = bootstrap_host(
-                    transport, install_dir=str(variables.get("pyprov_install_dir",
-                                                             DEFAULT_INSTALL_DIR)),
+                events.append(bootstrap_host(
+                    transport, install_dir=install_dir,
                     system_python=str(variables.get("ansible_python_interpreter", "python3")),
-                    version=version, wheelhouse_for=wheelhouse_for)
+                    version=version, wheelhouse_for=wheelhouse_for))
+                events.append(resident_agent(transport, install_dir=install_dir,
+                                             mode=str(variables.get("pyprov_agent", "serve"))))
             except TransportError as exc:
                 if exc.unreachable:
                     recap.host(host).unreachable += 1
-                event = Event(host=host, kind="Agent", name="bootstrap", failed=True,
-                              summary="UNREACHABLE" if exc.unreachable else "failed",
-                              error=exc.reason)
+                failure = Event(host=host, kind="Agent", name="bootstrap", failed=True,
+                                summary="UNREACHABLE" if exc.unreachable else "failed",
+                                error=exc.reason)
                 if exc.unreachable:
-                    locked.event(event)
+                    locked.event(failure)
                     return
+                events.append(failure)
             finally:
                 transport.close()
-        recap.host(host).add(event)
-        locked.event(event)
+        for event in events:
+            recap.host(host).add(event)
+            locked.event(event)
 
     with ThreadPoolExecutor(max_workers=max(1, args.forks)) as pool:
         list(pool.map(one, hosts))

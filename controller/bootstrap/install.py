@@ -1,11 +1,14 @@
 """Installing or upgrading the agent on one host, idempotently.
 
-1. ``INSTALL/bin/python -I -m agent version`` answers this version and protocol: done.
+1. ``INSTALL/bin/python -I -m agent version`` answers this version, protocol and build:
+   installed.
 2. Probe the host's Python (the wheels must fit it), get the wheel house for it.
 3. Copy over SFTP only the wheels the host's ``INSTALL/wheelhouse`` lacks.
 4. ``python3 -m venv --without-pip INSTALL`` (Debian's python3 has no ensurepip without
    python3-venv; pip runs from its own wheel instead), then ``pip install --no-index``.
 5. Ask the agent its version again: an install is only reported once it answers.
+6. The resident agent (``pyprov_agent: serve``, the default): ``agent serve --detach``
+   starts it, or replaces one of an older build; ``pyprov_agent: none`` stops it.
 """
 
 from __future__ import annotations
@@ -17,28 +20,31 @@ from collections.abc import Callable
 from pathlib import Path
 
 from agent.model import PROTOCOL_VERSION, Event
+from agent.model.protocol import BUILD_FILE
 from controller.bootstrap.wheelhouse import PROBE, HostPython, build_id, parse_probe, wheels
 from controller.errors import TransportError
 from controller.transports.base import Transport
 
 _house_lock = threading.Lock()
-BUILD_FILE = ".pyprov-build"
+RESIDENT_MODES = ("serve", "none")
 
 
-def installed_version(transport: Transport, python: str) -> str | None:
-    """The agent version at ``python``, if it answers with our protocol."""
+def installed(transport: Transport, python: str) -> tuple[str | None, str]:
+    """The agent version (None: no agent answers) and build at ``python``."""
     result = transport.run([python, "-I", "-m", "agent", "version"], timeout=120)
     if result.code != 0:
-        return None
+        return None, ""
     try:
         data = json.loads(result.stdout)
     except ValueError:
-        return None
-    if not isinstance(data, dict) or data.get("protocol") != PROTOCOL_VERSION:
-        return f"{data.get('version', '?')} (protocol {data.get('protocol')})" if isinstance(
-            data, dict) else None
+        return None, ""
+    if not isinstance(data, dict):
+        return None, ""
+    build = str(data.get("build", ""))
+    if data.get("protocol") != PROTOCOL_VERSION:
+        return f"{data.get('version', '?')} (protocol {data.get('protocol')})", build
     version = data.get("version")
-    return version if isinstance(version, str) else None
+    return (version if isinstance(version, str) else None), build
 
 
 def _check(transport: Transport, argv: list[str], what: str, timeout: float = 600) -> bytes:
@@ -50,11 +56,6 @@ def _check(transport: Transport, argv: list[str], what: str, timeout: float = 60
     return result.stdout
 
 
-def _installed_build(transport: Transport, install_dir: str) -> str:
-    result = transport.run(["cat", f"{install_dir}/{BUILD_FILE}"], timeout=60)
-    return result.stdout.decode("utf-8", "replace").strip() if result.code == 0 else ""
-
-
 def bootstrap_host(transport: Transport, *, install_dir: str, system_python: str,
                    version: str, wheelhouse_for: Callable[[HostPython], Path]) -> Event:
     host = transport.host
@@ -64,8 +65,8 @@ def bootstrap_host(transport: Transport, *, install_dir: str, system_python: str
     with _house_lock:  # one build per interpreter kind, shared by the hosts that need it
         house = wheelhouse_for(target)
     build = build_id(house)
-    before = installed_version(transport, python)
-    if before == version and _installed_build(transport, install_dir) == build:
+    before, before_build = installed(transport, python)
+    if before == version and before_build == build:
         return Event(host=host, kind="Agent", name=install_dir, summary=f"pyprov {version} "
                      f"(build {build}) is installed")
     remote_house = f"{install_dir}/wheelhouse"
@@ -75,7 +76,7 @@ def bootstrap_host(transport: Transport, *, install_dir: str, system_python: str
     sent = [w for w in wheels(house) if w.name not in present]
     for wheel in sent:
         transport.upload(wheel, f"{remote_house}/{wheel.name}")
-    if installed_version(transport, python) is None and before is None:
+    if before is None:
         _check(transport, [system_python, "-m", "venv", "--without-pip", install_dir],
                "creating the venv")
     pip_wheel = next((w for w in wheels(house) if w.name.startswith("pip-")), None)
@@ -88,12 +89,33 @@ def bootstrap_host(transport: Transport, *, install_dir: str, system_python: str
     if before == version:  # same version, other build: replace pyprov itself
         _check(transport, [*pip, "--force-reinstall", "--no-deps", f"pyprov=={version}"],
                "pip reinstall pyprov", timeout=900)
-    after = installed_version(transport, python)
+    _check(transport, ["sh", "-c", f'echo {build} > "$1"', "sh",
+                       f"{install_dir}/{BUILD_FILE}"], "recording the build")
+    after, _ = installed(transport, python)
     if after != version:
         asked = shlex.join([python, "-I", "-m", "agent", "version"])
         raise TransportError(host, f"installed, but {asked} answers {after!r}, not {version}")
-    _check(transport, ["sh", "-c", f'echo {build} > "$1"', "sh",
-                       f"{install_dir}/{BUILD_FILE}"], "recording the build")
     verb = f"upgraded from {before}" if before else "installed"
     return Event(host=host, kind="Agent", name=install_dir, changed=True, action="install",
                  summary=f"pyprov {version} {verb} ({len(sent)} wheels sent)")
+
+
+def resident_agent(transport: Transport, *, install_dir: str, mode: str) -> Event:
+    """The resident agent as the inventory asks (``pyprov_agent``): started (or replaced by
+    this build) for ``serve``, stopped for ``none``. Idempotent, like the install."""
+    if mode not in RESIDENT_MODES:
+        raise TransportError(transport.host, f"pyprov_agent: {mode!r} is not one of "
+                             f"{', '.join(RESIDENT_MODES)}")
+    flag = "--detach" if mode == "serve" else "--stop"
+    result = transport.run([f"{install_dir}/bin/python", "-I", "-m", "agent", "serve", flag],
+                           timeout=120)
+    try:
+        report = json.loads(result.stdout.decode("utf-8", "replace").strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        report = {}
+    detail = str(report.get("detail") or result.stderr.decode("utf-8", "replace").strip())
+    if result.code not in (0, 2) or not isinstance(report, dict):
+        raise TransportError(transport.host, f"agent serve {flag} failed "
+                             f"(exit {result.code}): {detail}")
+    return Event(host=transport.host, kind="Agent", name="resident", changed=result.code == 2,
+                 action=mode if result.code == 2 else "none", summary=detail)

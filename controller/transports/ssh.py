@@ -8,6 +8,7 @@ to ~9 ms here) and channels are opened on the kept connection (~4 ms each).
 
 from __future__ import annotations
 
+import posixpath
 import shlex
 import socket
 import threading
@@ -25,12 +26,14 @@ from tenacity import (
     wait_exponential,
 )
 
+from agent.model.protocol import AGENT_SOCKET, DEFAULT_STATE_DIR
 from controller.errors import TransportError
 from controller.transports.base import AgentSession, CommandResult, Transport
 from controller.transports.host_keys import host_key_policy
 from controller.transports.options import SshOptions
 from controller.transports.relay import relay_argv
 from controller.transports.ssh_target import ResolvedTarget, SshTarget, load_ssh_config, resolve
+from controller.transports.streamlocal import ResidentAgentSession, open_streamlocal
 
 DEFAULT_AGENT_PYTHON = "/opt/pyprov/bin/python"
 
@@ -208,8 +211,37 @@ class SshTransport(Transport):
             channel.close()
 
     def run_agent(self, args: list[str], stdin: bytes) -> AbstractContextManager[AgentSession]:
-        """Through the relay: a resident agent answers without an interpreter start."""
-        return self.stream(relay_argv(self.agent_python, args), stdin)
+        """A resident agent's socket over this connection when one serves it (no process
+        started on the host), else the relay, which starts the agent."""
+        channel = self._agent_socket(args)
+        if channel is None:
+            return self.stream(relay_argv(self.agent_python, args), stdin)
+        return self._resident(channel, args, stdin)
+
+    def _agent_socket(self, args: list[str]) -> paramiko.Channel | None:
+        state_dir = DEFAULT_STATE_DIR
+        if "--state-dir" in args[:-1]:
+            state_dir = args[args.index("--state-dir") + 1]
+        self.connect()
+        transport = self._client.get_transport() if self._client else None
+        if transport is None:
+            return None
+        try:
+            return open_streamlocal(transport, posixpath.join(state_dir, AGENT_SOCKET),
+                                    self._options.connect_timeout)
+        except paramiko.SSHException:
+            return None  # no resident agent (or sshd forwards no unix sockets)
+
+    @contextmanager
+    def _resident(self, channel: paramiko.Channel, args: list[str],
+                  stdin: bytes) -> Iterator[AgentSession]:
+        try:
+            yield ResidentAgentSession(channel, args, stdin)
+        except (paramiko.SSHException, OSError) as exc:
+            raise TransportError(self.host, f"the resident agent's channel failed: {exc}"
+                                 ) from exc
+        finally:
+            channel.close()
 
     def upload(self, local: Path, remote: str, mode: int = 0o644) -> None:
         self.connect()

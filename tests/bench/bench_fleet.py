@@ -3,8 +3,10 @@
     sudo .venv/bin/python tests/bench/bench_fleet.py [--hosts 10 30] [--runs 3]
 
 Per fleet size: a fleet (tests.fleet, /dev/shm), the wheel house prebuilt outside its netns,
-`pyprov bootstrap`, a converging `pyprov apply` of a daemon.json; then medians (wall, CPU) of
-a pass that changes nothing by pyprov, ansible-playbook (copy, pipelining), pyinfra (files.put;
+`pyprov bootstrap` (which starts a resident agent per host), a converging `pyprov apply` of a
+daemon.json; then medians (wall, CPU) of a pass that changes nothing by pyprov (resident
+agents reached over forwarded channels), pyprov-exec (resident agents stopped: an agent
+process per host and run), ansible-playbook (copy, pipelining), pyinfra (files.put;
 venv /tmp/pyinfra-venv, made if absent) and a threaded paramiko script (the floor), from the
 controller netns. Each tool gets a warm-up; every run must reach every host and change
 nothing, and starts cold (ansible's ControlPersist masters are stopped, their CPU counted).
@@ -231,19 +233,13 @@ def agent_alone(fleet: Fleet, work: Path, runs: int) -> tuple[float, float]:
     return agent, true
 
 
-SERVE = ("mkdir -p /var/lib/pyprov; setsid nohup /opt/pyprov/bin/python -I -m agent serve"
-         " > /var/lib/pyprov/serve.log 2>&1 < /dev/null & echo $! > /var/lib/pyprov/serve.pid;"
-         " for i in $(seq 100); do [ -S /var/lib/pyprov/agent.sock ] && exit 0; sleep 0.1; done;"
-         " exit 1")
-
-
-def _resident_agents(fleet: Fleet, start: bool) -> None:
-    """Start (or stop) `pyprov agent serve` on every host."""
-    command = SERVE if start else "kill $(cat /var/lib/pyprov/serve.pid)"
+def _resident_agents(fleet: Fleet, running: bool) -> None:
+    """Start (or stop) the resident agent on every host, as bootstrap's ``pyprov_agent``."""
+    flag = "--detach" if running else "--stop"
     for name in fleet.names:
-        done = fleet.ssh(name, command, timeout=60)
-        if start and done.returncode != 0:
-            raise SystemExit(f"agent serve did not start on {name}: {done.stderr}")
+        done = fleet.ssh(name, f"/opt/pyprov/bin/python -I -m agent serve {flag}", timeout=60)
+        if done.returncode not in (0, 2):
+            raise SystemExit(f"agent serve {flag} failed on {name}: {done.stdout}{done.stderr}")
 
 
 def bench(n: int, runs: int) -> tuple[list[tuple[str, float, float, float]],
@@ -277,13 +273,10 @@ def bench(n: int, runs: int) -> tuple[list[tuple[str, float, float, float]],
             for tool in every:
                 print(f"  {n} hosts: {tool[0]}: {' '.join(tool[1])}", flush=True)
                 rows.append((tool[0], *timed(fleet, tool, runs)))
-            resident = ("pyprov+serve", *every[0][1:])  # the same command, agents resident
-            _resident_agents(fleet, start=True)
-            try:
-                print(f"  {n} hosts: pyprov with `pyprov agent serve` on every host", flush=True)
-                rows.insert(1, ("pyprov+serve", *timed(fleet, resident, runs)))
-            finally:
-                _resident_agents(fleet, start=False)
+            exec_path = ("pyprov-exec", *every[0][1:])  # the same command, no resident agents
+            _resident_agents(fleet, running=False)
+            print(f"  {n} hosts: pyprov, an agent process started per host", flush=True)
+            rows.insert(1, ("pyprov-exec", *timed(fleet, exec_path, runs)))
             return rows, agent_alone(fleet, work, max(runs, 5))
         finally:
             fleet.destroy()

@@ -671,7 +671,7 @@ class Fleet:
             "X11Forwarding no",
             "MaxStartups 200",  # controllers fan out; sshd's 10:30:100 drops connections early
             "MaxSessions 100",
-            "LogLevel INFO",
+            "LogLevel VERBOSE",  # logs "Starting session: command ..." per exec
             f"Subsystem sftp {SFTP_SERVER}",  # Ansible copies files over sftp
             "",
         ])

@@ -203,32 +203,93 @@ def test_unknown_hosts_are_refused_unless_accept_new(installed: Fleet, site: Pat
     assert strict_again.returncode == learned.returncode, strict_again.stdout
 
 
-SERVE = ("setsid nohup /opt/pyprov/bin/python -I -m agent serve "
-         "> /var/lib/pyprov/serve.log 2>&1 < /dev/null & echo $! > /var/lib/pyprov/serve.pid")
+def resident_pid(fleet: Fleet, name: str) -> int | None:
+    """The pid of the agent serving the host's socket (asked through the socket itself)."""
+    done = fleet.ssh(name, "/opt/pyprov/bin/python -I -c 'import json, sys; from agent.resident"
+                     " import running; from agent.state import StateDir; from pathlib import "
+                     "Path; r = running(StateDir(Path(\"/var/lib/pyprov\"))); "
+                     "print(json.dumps(r and r.pid))'")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
 
 
-def test_resident_agents_answer_over_the_same_connection(installed: Fleet, site: Path) -> None:
+def test_bootstrap_starts_one_resident_agent_per_host(installed: Fleet, site: Path) -> None:
     fleet = installed
+    pids = {name: resident_pid(fleet, name) for name in fleet.names}
+    assert all(pids.values()), pids
+    again = pyprov(fleet, "bootstrap", *common(fleet, site))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert {name: resident_pid(fleet, name) for name in fleet.names} == pids
     for name in fleet.names:
-        fleet.ssh(name, "rm -f /etc/docker/daemon.json; mkdir -p /var/lib/pyprov")
-        assert fleet.ssh(name, SERVE).returncode == 0
-    try:
-        for name in fleet.names:  # wait until each one listens
-            waited = fleet.ssh(name, "for i in $(seq 50); do [ -S /var/lib/pyprov/agent.sock ]"
-                               " && exit 0; sleep 0.1; done; exit 1")
-            assert waited.returncode == 0, fleet.ssh(name, "cat /var/lib/pyprov/serve.log").stdout
-        first = pyprov(fleet, "apply", *common(fleet, site), str(site / "site.yml"))
-        assert first.returncode == 2, first.stdout + first.stderr
-        second = pyprov(fleet, "apply", *common(fleet, site), str(site / "site.yml"))
-        assert second.returncode == 0, second.stdout + second.stderr
-        for name in fleet.names:
-            log = fleet.ssh(name, "cat /var/lib/pyprov/serve.log").stdout
-            assert "served apply (exit 2)" in log
-            assert "served apply (exit 0)" in log
-            assert daemon_json(fleet, name) is not None
-    finally:
-        for name in fleet.names:
-            fleet.ssh(name, "kill $(cat /var/lib/pyprov/serve.pid)")
+        mode = fleet.ssh(name, "stat -c %a /var/lib/pyprov/agent.sock").stdout.strip()
+        assert mode == "600"
+
+
+def test_apply_reaches_resident_agents_without_starting_a_process(installed: Fleet,
+                                                                  site: Path) -> None:
+    fleet = installed
+    remove_daemon_json(fleet)
+    served = {name: fleet.ssh(name, "cat /var/lib/pyprov/agent.log").stdout.count(
+        "served apply") for name in fleet.names}
+    logs = {name: fleet.host(name).dirs.sshd_log.read_text(errors="replace")
+            for name in fleet.names}
+    first = pyprov(fleet, "apply", *common(fleet, site), str(site / "site.yml"))
+    assert first.returncode == 2, first.stdout + first.stderr
+    second = pyprov(fleet, "apply", *common(fleet, site), str(site / "site.yml"))
+    assert second.returncode == 0, second.stdout + second.stderr
+    for name in fleet.names:
+        new_log = fleet.host(name).dirs.sshd_log.read_text(errors="replace")[len(logs[name]):]
+        sessions = new_log.count("Starting session:")
+        assert new_log.count("Accepted publickey") >= 2, new_log
+        log = fleet.ssh(name, "cat /var/lib/pyprov/agent.log").stdout
+        assert log.count("served apply") == served[name] + 2, log
+        # Two controller runs, no exec at all: the agent answered on forwarded channels.
+        assert sessions == 0, new_log
+        assert daemon_json(fleet, name) is not None
+
+
+def test_without_a_resident_agent_the_relay_starts_one(installed: Fleet, site: Path,
+                                                      mutable_fleet: Fleet,
+                                                      tmp_path: Path) -> None:
+    fleet = mutable_fleet
+    remove_daemon_json(fleet)
+    host = fleet.names[1]
+    fleet.write_inventory(tmp_path / "hosts.ini", groups={"registry": [fleet.names[0]]})
+    (tmp_path / "host_vars").mkdir()
+    (tmp_path / "host_vars" / f"{host}.yml").write_text("pyprov_agent: none\n")
+    args = ["-i", str(tmp_path / "hosts.ini"), "--known-hosts", str(fleet.known_hosts),
+            "--ssh-config", str(site / "ssh_config")]
+    stopped = pyprov(fleet, "bootstrap", *args, "--output", "json")
+    assert stopped.returncode == 2, stopped.stdout + stopped.stderr
+    changed = {name for name, tally in json.loads(stopped.stdout)["hosts"].items()
+               if tally["changed"]}
+    assert changed == {host}
+    assert resident_pid(fleet, host) is None
+    log_before = fleet.host(host).dirs.sshd_log.read_text(errors="replace")
+    result = pyprov(fleet, "apply", *args, str(site / "site.yml"))
+    assert result.returncode == 2, result.stdout + result.stderr
+    new_log = fleet.host(host).dirs.sshd_log.read_text(errors="replace")[len(log_before):]
+    assert "Starting session: command" in new_log  # the relay, which ran the agent itself
+    assert daemon_json(fleet, host) is not None
+
+
+def test_an_upgrade_replaces_the_resident_agent(installed: Fleet, site: Path) -> None:
+    fleet = installed
+    stale = fleet.names[0]
+    # An older build, installed and serving: the resident agent reads its build at start.
+    fleet.ssh(stale, "echo 0000 > /opt/pyprov/.pyprov-build")
+    restarted = fleet.ssh(stale, "/opt/pyprov/bin/python -I -m agent serve --detach")
+    assert restarted.returncode == 2, restarted.stdout + restarted.stderr
+    before = resident_pid(fleet, stale)
+    upgrade = pyprov(fleet, "bootstrap", *common(fleet, site), "--limit", stale,
+                     "--output", "json")
+    assert upgrade.returncode == 2, upgrade.stdout + upgrade.stderr
+    events = json.loads(upgrade.stdout)["hosts"][stale]["events"]
+    assert "upgraded" in events[0]["summary"]
+    assert "replaced the resident agent" in events[1]["summary"], events
+    after = resident_pid(fleet, stale)
+    assert after is not None and after != before
+    assert fleet.ssh(stale, f"kill -0 {before}").returncode != 0  # the old one is gone
 
 
 def test_proxyjump_from_ssh_config_reaches_a_host_through_another(installed: Fleet, site: Path,

@@ -1,0 +1,163 @@
+"""Starting, replacing and stopping the resident agent (``pyprov agent serve``), idempotently.
+
+``serve --detach`` is what bootstrap runs on a host: if an agent of this very build
+already serves the state dir's socket, nothing changes; an agent of another build (an
+upgrade) is stopped and a new one started, detached from the SSH session (its own
+session, stdin closed, output appended to ``STATE/agent.log``). The running agent is
+found through the socket itself (its pid from SO_PEERCRED, its build by asking it),
+never through a pid file that could name a recycled pid.
+
+Output: one JSON line ``{"changed": bool, "pid": N | null, "detail": "..."}``; exit 0
+(nothing to do), 2 (started, replaced or stopped), 4 (failed), as the other commands.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import TextIO
+
+import agent
+from agent.model.protocol import (
+    BUILD_FILE,
+    EXIT_CHANGED,
+    EXIT_FAILED,
+    EXIT_OK,
+    PROTOCOL_VERSION,
+)
+from agent.state import StateDir
+
+LOG_LIMIT = 8 * 1024 * 1024  # agent.log rotated to agent.log.1 beyond this, at a start
+START_TIMEOUT = 15.0
+STOP_TIMEOUT = 10.0
+
+
+def build_id() -> str:
+    """The bootstrap build of the installation ("" outside a bootstrapped venv)."""
+    try:
+        return (Path(sys.prefix) / BUILD_FILE).read_text().strip()
+    except OSError:
+        return ""
+
+
+@cache
+def identity() -> dict[str, object]:
+    """What ``agent version`` answers: the handshake of controller and bootstrap. Read
+    once per process: a resident agent keeps naming the build it runs, not one installed
+    over it since."""
+    return {"version": agent.__version__, "protocol": PROTOCOL_VERSION, "build": build_id()}
+
+
+@dataclass(frozen=True)
+class Running:
+    pid: int
+    identity: dict[str, object]
+
+
+def running(state: StateDir) -> Running | None:
+    """The agent serving the state dir's socket, if one answers."""
+    from agent.server import socket_path
+
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.settimeout(10)
+    try:
+        conn.connect(str(socket_path(state)))
+        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        pid = struct.unpack("3i", creds)[0]
+        conn.sendall(json.dumps({"argv": ["version"]}).encode() + b"\n")
+        conn.shutdown(socket.SHUT_WR)
+        with conn.makefile("rb") as reader:
+            first = json.loads(reader.readline(65536) or b"null")
+    except (OSError, ValueError):
+        return None
+    finally:
+        conn.close()
+    return Running(pid, first if isinstance(first, dict) else {})
+
+
+def _stop(pid: int) -> None:
+    """SIGTERM (the server removes its socket), SIGKILL if it lingers."""
+    for signum, wait in ((signal.SIGTERM, STOP_TIMEOUT), (signal.SIGKILL, STOP_TIMEOUT)):
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if not Path(f"/proc/{pid}").exists():
+                return
+            time.sleep(0.05)
+    raise OSError(f"the resident agent (pid {pid}) did not stop")
+
+
+def _rotate(log: Path) -> None:
+    try:
+        if log.stat().st_size > LOG_LIMIT:
+            log.replace(log.with_name(log.name + ".1"))
+    except FileNotFoundError:
+        pass
+
+
+def _start(state: StateDir) -> int:
+    state.ensure()
+    log = state.root / "agent.log"
+    _rotate(log)
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        # Its own session: the SSH session that started it may end at once.
+        child = subprocess.Popen(
+            [sys.executable, "-I", "-m", "agent", "serve", "--state-dir", str(state.root)],
+            stdin=subprocess.DEVNULL, stdout=fd, stderr=fd, close_fds=True,
+            start_new_session=True, cwd="/")
+    finally:
+        os.close(fd)
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        found = running(state)
+        if found is not None and found.pid == child.pid:
+            return child.pid
+        if child.poll() is not None:
+            raise OSError(f"the resident agent exited at once (code {child.returncode}); "
+                          f"see {log}")
+        time.sleep(0.05)
+    child.kill()
+    raise OSError(f"the resident agent did not answer on its socket in {START_TIMEOUT:.0f} s")
+
+
+def _report(out: TextIO, changed: bool, pid: int | None, detail: str) -> None:
+    print(json.dumps({"changed": changed, "pid": pid, "detail": detail}), file=out, flush=True)
+
+
+def ensure(state: StateDir, want: bool, out: TextIO) -> int:
+    """Make the resident agent of this build run (``want``) or not run."""
+    try:
+        found = running(state)
+        if not want:
+            if found is None:
+                _report(out, False, None, "no resident agent")
+                return EXIT_OK
+            _stop(found.pid)
+            _report(out, True, None, f"stopped the resident agent (pid {found.pid})")
+            return EXIT_CHANGED
+        if found is not None and found.identity == identity():
+            _report(out, False, found.pid, "the resident agent of this build runs")
+            return EXIT_OK
+        if found is not None:
+            _stop(found.pid)
+        pid = _start(state)
+    except OSError as exc:
+        _report(out, False, None, str(exc))
+        return EXIT_FAILED
+    old = found.identity.get("build") or found.identity.get("version") if found else None
+    _report(out, True, pid, f"replaced the resident agent of build {old}" if found
+            else "started the resident agent")
+    return EXIT_CHANGED
