@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from pydantic import ValidationError
 
 from agent.model import DesiredState, Document, Event
 from controller.errors import TransportError
+from controller.fanout import fan_out
 from controller.plays import HostState
 from controller.report.recap import Recap
 from controller.report.render import Renderer
@@ -140,8 +140,7 @@ def run_hosts(states: Sequence[HostState], *, title: str,
         finally:
             transports[state.host].close()
 
-    with ThreadPoolExecutor(max_workers=max(1, forks)) as pool:
-        list(pool.map(one, states))
+    fan_out(states, one, forks)
 
 
 def desired_state_json(host: str, documents: Sequence[Document]) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import version as distribution_version
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from controller.bootstrap.install import bootstrap_host, resident_agent
 from controller.bootstrap.wheelhouse import HostPython, build_wheelhouse
 from controller.commands import ssh_options
 from controller.errors import TransportError
+from controller.fanout import fan_out
 from controller.inventory import Inventory, connection_for, load_inventory, select
 from controller.playbooks.model import Play, load_playbook
 from controller.report.recap import Recap
@@ -82,7 +82,6 @@ def run_bootstrap(args: argparse.Namespace) -> int:
             recap.host(host).add(event)
             locked.event(event)
 
-    with ThreadPoolExecutor(max_workers=max(1, args.forks)) as pool:
-        list(pool.map(one, hosts))
+    fan_out(hosts, one, args.forks)
     locked.finish(recap)
     return recap.exit_code

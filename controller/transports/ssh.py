@@ -29,7 +29,7 @@ from tenacity import (
 from agent.model.protocol import AGENT_SOCKET, DEFAULT_STATE_DIR
 from controller.errors import TransportError
 from controller.transports.base import AgentSession, CommandResult, Transport
-from controller.transports.host_keys import host_key_policy
+from controller.transports.host_keys import host_key_policy, load_known_host_keys
 from controller.transports.options import SshOptions
 from controller.transports.relay import relay_argv
 from controller.transports.ssh_target import ResolvedTarget, SshTarget, load_ssh_config, resolve
@@ -90,9 +90,7 @@ class SshTransport(Transport):
         resolved = resolve(self._target, load_ssh_config(self._options.ssh_config))
         client = paramiko.SSHClient()
         known_hosts = [Path(p) for p in resolved.known_hosts] or [self._options.known_hosts]
-        for path in known_hosts:
-            if path.is_file():
-                client.load_host_keys(str(path))
+        load_known_host_keys(client, known_hosts, resolved.hostname, resolved.port)
         client.set_missing_host_key_policy(
             host_key_policy(self._options.accept_new, known_hosts[0]))
         try:

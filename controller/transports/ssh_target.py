@@ -8,12 +8,16 @@ then applies the user's ssh config: inventory values win, the config fills the r
 from __future__ import annotations
 
 import getpass
+import importlib
+import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import paramiko
 
 DEFAULT_PORT = 22
+_MATCH_EXEC = re.compile(r"^\s*match\b.*\bexec\b", re.IGNORECASE | re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,19 @@ def load_ssh_config(path: Path | None) -> paramiko.SSHConfig:
     if path is None:
         default = Path.home() / ".ssh" / "config"
         path = default if default.is_file() else None
-    return paramiko.SSHConfig.from_path(str(path)) if path else paramiko.SSHConfig()
+    if path is None:
+        return paramiko.SSHConfig()
+    text = path.read_text(errors="replace")
+    if _MATCH_EXEC.search(text):
+        _enable_match_exec()
+    return paramiko.SSHConfig.from_text(text)
+
+
+def _enable_match_exec() -> None:
+    """paramiko runs `Match exec` with invoke, which this package keeps unimported."""
+    if "invoke" in sys.modules and sys.modules["invoke"] is None:
+        del sys.modules["invoke"]
+    setattr(paramiko.config, "invoke", importlib.import_module("invoke"))  # noqa: B010
 
 
 def resolve(target: SshTarget, config: paramiko.SSHConfig) -> ResolvedTarget:

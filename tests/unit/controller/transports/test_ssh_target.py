@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import paramiko
 import pytest
 
-from controller.transports.ssh_target import SshTarget, resolve
+from controller.transports.ssh_target import SshTarget, load_ssh_config, resolve
 
 CONFIG = paramiko.SSHConfig.from_text("""
 Host web1
@@ -42,3 +44,17 @@ def test_unmatched_hosts_get_the_wildcard_and_defaults(host: str) -> None:
     resolved = resolve(SshTarget(host, host), CONFIG)
     assert (resolved.hostname, resolved.port, resolved.user) == (host, 22, "fallback")
     assert resolved.proxy_jump is None
+
+
+def test_match_exec_runs_although_invoke_is_not_imported_up_front(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The transports package keeps paramiko's invoke import out of every run's start;
+    # a config that needs it (Match exec) still works, as OpenSSH evaluates it.
+    config = tmp_path / "config"
+    config.write_text('Match exec "test 1 = 1"\n    User matched\n'
+                      'Match exec "test 1 = 2"\n    Port 2222\n')
+    with Path("/dev/null").open() as nothing:
+        monkeypatch.setattr("sys.stdin", nothing)  # invoke mirrors stdin to the command
+        resolved = resolve(SshTarget("web", "web.example"), load_ssh_config(config))
+    assert resolved.user == "matched"
+    assert resolved.port == 22
