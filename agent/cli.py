@@ -5,6 +5,8 @@ writes one JSON event per line on stdout; the exit code is Puppet's detailed one
     pyprov agent apply [--check] [--diff] [--force] [--state-dir DIR] < desired.json
     pyprov agent serve [--state-dir DIR]   resident: the same, per request on a unix socket
     pyprov agent serve --detach | --stop   start (or replace) / stop it, idempotently
+    pyprov agent pull|push|tag|images|rmi|inspect|save|load|login|logout|catalog ...
+                                    the host's image store and registries, docker-like
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import NoReturn, TextIO
@@ -19,17 +22,19 @@ from typing import NoReturn, TextIO
 from agent.errors import ProtocolError, PyprovError
 from agent.fsutil.atomic import write_if_changed
 from agent.logsetup import configure
-from agent.model import PROTOCOL_VERSION, DesiredState, Event, exit_code
+from agent.model import PROTOCOL_VERSION, DaemonConfig, DesiredState, Event, exit_code
 from agent.model.protocol import EXIT_FAILED
 from agent.reconcile.actions import Options
 from agent.reconcile.engine import reconcile
-from agent.reconcile.handler import HostContext
+from agent.reconcile.handler import DAEMON_JSON, HostContext
 from agent.reconcile.lock import host_lock
 from agent.resident import ensure, identity
 from agent.resources import handlers
 from agent.state import StateDir, resolve_state_dir
 
 DEFAULT_LOCK_TIMEOUT = 300.0
+IMAGE_COMMANDS = ("pull", "push", "tag", "images", "rmi", "inspect", "save", "load", "login",
+                  "logout", "catalog")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -64,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     apply.add_argument("-v", "--verbose", action="count", default=0)
     apply.add_argument("--log-format", choices=("auto", "console", "json"), default="auto",
                        help="stderr logs: console on a terminal, JSON lines otherwise (auto)")
+    from agent.images import cli as images_cli
+
+    images_cli.register(sub)
     return parser
 
 
@@ -88,7 +96,9 @@ def _say_waiting(holder: str) -> None:
 def run_apply(args: argparse.Namespace, desired: DesiredState, out: TextIO) -> int:
     state = StateDir(resolve_state_dir(args.state_dir))
     options = Options(check=args.check, diff=args.diff, force=args.force)
-    ctx = HostContext(host=desired.host, state=state)
+    daemon_json = next((Path(doc.path) for doc in desired.documents
+                        if isinstance(doc, DaemonConfig)), DAEMON_JSON)
+    ctx = HostContext(host=desired.host, state=state, daemon_json=daemon_json)
     changed = failed = False
     if not args.check:
         state.ensure()
@@ -109,6 +119,10 @@ def run_apply(args: argparse.Namespace, desired: DesiredState, out: TextIO) -> i
 def run(argv: list[str], stdin: TextIO, stdout: TextIO) -> int:
     """One CLI invocation on the given streams: from ``main``, or per request when served."""
     args = _parser().parse_args(argv)
+    if args.command in IMAGE_COMMANDS:
+        from agent.images import cli as images_cli
+
+        return images_cli.run(args, stdin, stdout)
     if args.command == "version":
         stdout.write(json.dumps(identity()) + "\n")
         return 0
@@ -140,4 +154,9 @@ def run(argv: list[str], stdin: TextIO, stdout: TextIO) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # `pyprov save -o out.tar`: the controller leaves the operator's directory before it
+    # starts the agent (-I keeps it off sys.path anyway); relative paths mean that one.
+    cwd = os.environ.pop("PYPROV_CWD", None)
+    if cwd and Path(cwd).is_dir():
+        os.chdir(cwd)
     return run(sys.argv[1:] if argv is None else argv, sys.stdin, sys.stdout)

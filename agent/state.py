@@ -30,6 +30,17 @@ class StateDir:
         return self.root / "desired.json"
 
     @property
+    def images(self) -> Path:
+        """The image store (an OCI image layout plus unpacked layers)."""
+        return self.root / "images"
+
+    @property
+    def registries(self) -> Path:
+        """pyprov's registry settings beyond daemon.json (mirrors for any registry,
+        trusted token realms), written by the DaemonConfig resource."""
+        return self.root / "registries.json"
+
+    @property
     def backups(self) -> Path:
         return self.root / "backups"
 

@@ -8,6 +8,9 @@
     pyprov inventory -i INVENTORY --list    the resolved inventory, as ansible-inventory --list
     pyprov bootstrap -i INVENTORY           install or upgrade the agent on the hosts
     pyprov agent ...                        the host-side agent (pyprov agent --help)
+    pyprov pull|push|tag|images|rmi|inspect|save|load|login|logout|catalog ...
+                                            this host's images and registries, docker-like
+                                            (the agent's commands: pyprov agent pull ...)
 
 Without an inventory the target is localhost, through the local transport.
 Exit codes (Puppet's detailed codes): 0 nothing to change, 2 changes made (check:
@@ -26,6 +29,9 @@ from controller.errors import ControllerError
 from controller.manifests.errors import ManifestError
 
 DEFAULT_FORKS = 20
+# Commands about this host's own images and containers: the agent's, run as `pyprov X`.
+HOST_COMMANDS = ("pull", "push", "tag", "images", "rmi", "inspect", "save", "load", "login",
+                 "logout", "catalog")
 
 
 def _add_inventory(command: argparse.ArgumentParser) -> None:
@@ -113,10 +119,13 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["agent"]:
-        # The agent is its own program: the controller never imports its code.
+    if argv and (argv[0] == "agent" or argv[0] in HOST_COMMANDS):
+        # The agent is its own program: the controller never imports its code. It returns
+        # to the operator's directory (PYPROV_CWD) for relative paths (save -o, load -i).
+        agent_args = argv[1:] if argv[0] == "agent" else argv
+        os.environ["PYPROV_CWD"] = str(Path.cwd())
         os.chdir("/")  # with -I: never run an `agent` package from the current directory
-        os.execv(sys.executable, [sys.executable, "-I", "-m", "agent", *argv[1:]])  # noqa: S606
+        os.execv(sys.executable, [sys.executable, "-I", "-m", "agent", *agent_args])  # noqa: S606
     args = _parser().parse_args(argv)
     try:
         return _dispatch(args)

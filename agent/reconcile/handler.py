@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from agent.reconcile.actions import Action, Applied, Options
@@ -12,10 +13,17 @@ from agent.state import StateDir
 KIND_ORDER = ("DaemonConfig", "Image", "Container")
 
 
+DAEMON_JSON = Path("/etc/docker/daemon.json")
+
+
 @dataclass(frozen=True)
 class HostContext:
+    """``daemon_json``: the file whose mirrors and insecure registries the registry client
+    honours (the desired DaemonConfig's path, else dockerd's default)."""
+
     host: str
     state: StateDir
+    daemon_json: Path = DAEMON_JSON
 
 
 class Handler(Protocol):

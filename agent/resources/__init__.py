@@ -8,5 +8,6 @@ from agent.reconcile.handler import Handler
 def handlers() -> dict[str, Handler]:
     """Kinds this agent reconciles; imported on demand to keep start-up small."""
     from agent.resources.daemon_config import DaemonConfigHandler
+    from agent.resources.image import ImageHandler
 
-    return {"DaemonConfig": DaemonConfigHandler()}
+    return {"DaemonConfig": DaemonConfigHandler(), "Image": ImageHandler()}

@@ -288,7 +288,8 @@ def test_an_upgrade_replaces_the_resident_agent(installed: Fleet, site: Path) ->
     assert "upgraded" in events[0]["summary"]
     assert "replaced the resident agent" in events[1]["summary"], events
     after = resident_pid(fleet, stale)
-    assert after is not None and after != before
+    assert after is not None
+    assert after != before
     assert fleet.ssh(stale, f"kill -0 {before}").returncode != 0  # the old one is gone
 
 
