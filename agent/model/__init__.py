@@ -10,6 +10,7 @@ from agent.model.documents import (
     DaemonConfig,
     Document,
     Image,
+    RegistryConfig,
     document_class,
 )
 from agent.model.protocol import PROTOCOL_VERSION, DesiredState, Event, exit_code
@@ -23,6 +24,7 @@ __all__ = [
     "Document",
     "Event",
     "Image",
+    "RegistryConfig",
     "document_class",
     "exit_code",
 ]

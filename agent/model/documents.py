@@ -34,6 +34,9 @@ from agent.model.syntax.volumes import VolumeMount
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}\Z")
 _HOSTNAME = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)(?:\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\Z")
+_REGISTRY = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+                       r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])"
+                       r"(?::[0-9]{1,5})?\Z")
 _PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?\Z")
 _MAX_LIST = 1000
 
@@ -100,6 +103,40 @@ class DaemonConfig(_Document):
         except SyntaxProblem as exc:
             raise SyntaxProblem(str(exc), at=("settings", *exc.at), at_key=exc.at_key) from None
         return self
+
+
+def _mirror_url(value: object) -> str:
+    """A mirror is the root URL of a registry (http or https), as dockerd's ValidateMirror."""
+    if not isinstance(value, str) or not re.match(r"^https?://[^/?#\s]+/?\Z", value):
+        raise SyntaxProblem(f"mirror {value!r} must be an http:// or https:// registry root "
+                            "URL, without path or query (e.g. https://mirror.example.com)")
+    return value.rstrip("/")
+
+
+def _registry_host(value: object) -> str:
+    if not isinstance(value, str) or not _REGISTRY.match(value):
+        raise SyntaxProblem(f"{value!r} is not a registry host[:port] such as "
+                            "192.168.88.92:5000 or docker.io")
+    return value
+
+
+MirrorUrl = Annotated[str, BeforeValidator(_mirror_url)]
+RegistryHost = Annotated[str, BeforeValidator(_registry_host)]
+
+
+class RegistryConfig(_Document):
+    """pyprov's registry settings beyond daemon.json, which the agent's registry client
+    reads with it: mirrors for any registry (daemon.json's ``registry-mirrors`` serve
+    docker.io only), tried in order before the registry itself, and the token realms on
+    other hosts a registry's credentials may be sent to. One per host."""
+
+    kind: Literal["RegistryConfig"]
+    mirrors: dict[RegistryHost, list[MirrorUrl]] = Field(default_factory=dict,
+                                                         max_length=_MAX_LIST)
+    realms: dict[RegistryHost, list[RegistryHost]] = Field(default_factory=dict,
+                                                           max_length=_MAX_LIST)
+
+    _name = field_validator("name")(_check_name)
 
 
 class Image(_Document):
@@ -223,15 +260,17 @@ class PortClaims:
         return None
 
 
-Document = Annotated[DaemonConfig | Image | Container, Field(discriminator="kind")]
-KINDS: dict[str, type[DaemonConfig | Image | Container]] = {
+AnyDocument = DaemonConfig | RegistryConfig | Image | Container
+Document = Annotated[AnyDocument, Field(discriminator="kind")]
+KINDS: dict[str, type[AnyDocument]] = {
     "DaemonConfig": DaemonConfig,
+    "RegistryConfig": RegistryConfig,
     "Image": Image,
     "Container": Container,
 }
 
 
-def document_class(kind: object) -> type[DaemonConfig | Image | Container]:
+def document_class(kind: object) -> type[AnyDocument]:
     """The model for ``kind``; ``KeyError`` names the known kinds."""
     if not isinstance(kind, str) or kind not in KINDS:
         raise KeyError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
@@ -242,17 +281,23 @@ FieldPath = tuple[str | int, ...]
 
 
 def conflicts(
-    documents: list[DaemonConfig | Image | Container],
+    documents: list[AnyDocument],
 ) -> list[tuple[int, FieldPath, str]]:
     """Problems no single document shows: (index, field path, message) per later duplicate."""
     problems: list[tuple[int, FieldPath, str]] = []
     seen: dict[tuple[str, str], int] = {}
     paths: dict[str, int] = {}
+    registry_config: str | None = None
     claims = PortClaims()
     for index, doc in enumerate(documents):
         if doc.key in seen:
             problems.append((index, ("name",), f"{doc.kind} {doc.name!r} is declared twice"))
         seen.setdefault(doc.key, index)
+        if isinstance(doc, RegistryConfig):
+            if registry_config is not None:
+                problems.append((index, ("kind",), "a host has one RegistryConfig; merge it "
+                                 f"with {registry_config!r}"))
+            registry_config = registry_config or doc.name
         if isinstance(doc, DaemonConfig):
             if doc.path in paths:
                 problems.append((index, ("path",), f"{doc.path} is already managed by another "

@@ -9,8 +9,9 @@ from typing import Any, Protocol
 from agent.reconcile.actions import Action, Applied, Options
 from agent.state import StateDir
 
-# Daemon configuration first (it decides mirrors), then images, then containers.
-KIND_ORDER = ("DaemonConfig", "Image", "Container")
+# Registry configuration first (daemon.json, pyprov's own: they decide mirrors and
+# insecure registries), then images, then containers.
+KIND_ORDER = ("DaemonConfig", "RegistryConfig", "Image", "Container")
 
 
 DAEMON_JSON = Path("/etc/docker/daemon.json")

@@ -9,5 +9,7 @@ def handlers() -> dict[str, Handler]:
     """Kinds this agent reconciles; imported on demand to keep start-up small."""
     from agent.resources.daemon_config import DaemonConfigHandler
     from agent.resources.image import ImageHandler
+    from agent.resources.registry_config import RegistryConfigHandler
 
-    return {"DaemonConfig": DaemonConfigHandler(), "Image": ImageHandler()}
+    return {"DaemonConfig": DaemonConfigHandler(), "RegistryConfig": RegistryConfigHandler(),
+            "Image": ImageHandler()}

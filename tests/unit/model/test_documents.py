@@ -120,7 +120,7 @@ def test_platform_rejected(platform: str) -> None:
 
 
 def test_unknown_kind_and_extra_state_fields() -> None:
-    with pytest.raises(KeyError, match="is not one of DaemonConfig, Image, Container"):
+    with pytest.raises(KeyError, match="is not one of DaemonConfig, RegistryConfig, Image, Container"):
         document_class("Network")
     with pytest.raises(ValidationError, match="Extra inputs"):
         DesiredState.model_validate({"documents": [], "hosts": []})
@@ -162,3 +162,24 @@ def test_conflicts_wildcard_and_specific_address() -> None:
 def test_trailing_newline_rejected(kind: str, fields: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         doc(kind, **fields)
+
+
+def test_registry_config_mirrors_for_any_registry_and_one_per_host() -> None:
+    from agent.model import RegistryConfig
+    from agent.model.documents import conflicts
+
+    doc = RegistryConfig.model_validate({
+        "kind": "RegistryConfig", "name": "registries",
+        "mirrors": {"192.168.88.92:5000": ["http://10.0.0.5:5000/"], "docker.io": [
+            "https://mirror.example"]},
+        "realms": {"registry.example": ["auth.example"]}})
+    assert doc.mirrors["192.168.88.92:5000"] == ["http://10.0.0.5:5000"]
+    for bad in ({"mirrors": {"192.168.88.92:5000": ["ftp://x"]}},
+                {"mirrors": {"192.168.88.92:5000": ["https://x/path"]}},
+                {"mirrors": {"not a host": ["https://x"]}},
+                {"realms": {"registry.example": ["https://auth.example"]}}):
+        with pytest.raises(ValueError, match="registry"):
+            RegistryConfig.model_validate({"kind": "RegistryConfig", "name": "r", **bad})
+    other = RegistryConfig.model_validate({"kind": "RegistryConfig", "name": "more"})
+    assert [message for _, _, message in conflicts([doc, other])] == [
+        "a host has one RegistryConfig; merge it with 'registries'"]
