@@ -5,10 +5,12 @@ ask the ``realm`` for a token for ``service`` and ``scope``; tokens are cached u
 they expire (``expires_in``, 60 s by default as the spec says) and asked again on 401.
 
 Credentials go only where they belong. A host's credentials are its own (a mirror never
-gets the upstream's). A token realm on another host must be HTTPS, and receives the
-registry's credentials only if it is that registry's known realm (Docker Hub's
-``auth.docker.io``) or one the operator listed (``realms`` in pyprov's registry
-settings); otherwise the token is asked for anonymously.
+gets the upstream's). A token realm on the registry's own host name (any port) gets
+them, over HTTPS, or plain HTTP only if the registry itself is spoken to in plain HTTP
+(no downgrade). A realm on another host must be HTTPS, and receives the registry's
+credentials only if it is that registry's known realm (Docker Hub's ``auth.docker.io``)
+or one the operator listed (``realms`` in RegistryConfig); otherwise the token is asked
+for anonymously.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from urllib.parse import urlencode, urlsplit
 
 from agent.errors import AuthError
 from agent.registry.credentials import Credentials, CredentialStore, registry_key
+from agent.registry.hosts import Endpoint
 from agent.registry.http import HttpTransport
 
 DEFAULT_TOKEN_LIFETIME = 60
@@ -96,15 +99,15 @@ class Authenticator:
             return entry[0]
         return None
 
-    def answer(self, host: str, scope: str, challenge_header: str | None,
-               verify: bool) -> str:
-        """The header that answers a 401 from ``host`` for ``scope``; raise AuthError."""
+    def answer(self, endpoint: Endpoint, scope: str, challenge_header: str | None) -> str:
+        """The header that answers a 401 from ``endpoint`` for ``scope``; raise AuthError."""
+        host = endpoint.host
         challenges = parse_challenges(challenge_header or "")
         bearer = next((c for c in challenges if c.scheme == "bearer"), None)
         basic = next((c for c in challenges if c.scheme == "basic"), None)
         credentials = self._given.get(registry_key(host)) or self._credentials.get(host)
         if bearer is not None:
-            header, lifetime = self._token(host, scope, bearer, credentials, verify)
+            header, lifetime = self._token(endpoint, scope, bearer, credentials)
         elif basic is not None:
             if credentials is None:
                 raise AuthError(f"{host} asks for a login (`pyprov login {host}`)", status=401)
@@ -121,18 +124,24 @@ class Authenticator:
         with self._lock:
             self._cache.pop((host, scope), None)
 
-    def _token(self, host: str, scope: str, challenge: Challenge,
-               credentials: Credentials | None, verify: bool) -> tuple[str, float]:
+    def _token(self, endpoint: Endpoint, scope: str, challenge: Challenge,
+               credentials: Credentials | None) -> tuple[str, float]:
+        host = endpoint.host
         realm = challenge.params.get("realm", "")
         parts = urlsplit(realm)
         if parts.scheme not in ("https", "http") or not parts.netloc:
             raise AuthError(f"{host}: token realm {realm!r} is not an http(s) URL", status=401)
-        foreign = parts.netloc != host
-        if foreign and parts.scheme != "https":
-            raise AuthError(f"{host}: refusing the plain-HTTP token realm {realm} on another "
-                            "host (a token realm elsewhere must be HTTPS)", status=401)
-        if foreign and parts.hostname not in self._realms.get(host, ()):
+        foreign = parts.hostname != urlsplit(endpoint.base).hostname
+        plain_registry = endpoint.plain_http or endpoint.http_fallback  # insecure: may be
+        if parts.scheme != "https" and (foreign or not plain_registry):
+            raise AuthError(f"{host}: refusing the plain-HTTP token realm {realm} "
+                            + ("on another host (a token realm elsewhere must be HTTPS)"
+                               if foreign else "of a registry spoken to over HTTPS"),
+                            status=401)
+        trusted = self._realms.get(host, ())
+        if foreign and parts.hostname not in trusted and parts.netloc not in trusted:
             credentials = None  # never hand a registry's credentials to a stranger
+        verify = endpoint.verify or foreign
         query = {"service": challenge.params.get("service", "")}
         scopes = [*scope.split(), *challenge.params.get("scope", "").split()]
         headers = {"User-Agent": "pyprov"}
@@ -142,14 +151,14 @@ class Authenticator:
                               "service": query["service"], "scope": " ".join(scopes)})
             headers["Content-Type"] = "application/x-www-form-urlencoded"
             response = self._http.request("POST", realm, headers=headers, body=body.encode(),
-                                          verify=verify or foreign)
+                                          verify=verify)
         else:
             if credentials:
                 secret = f"{credentials.username}:{credentials.password}".encode()
                 headers["Authorization"] = f"Basic {base64.b64encode(secret).decode()}"
             url = realm + ("&" if parts.query else "?") + urlencode(
                 [("service", query["service"]), *(("scope", s) for s in dict.fromkeys(scopes))])
-            response = self._http.request("GET", url, headers=headers, verify=verify or foreign)
+            response = self._http.request("GET", url, headers=headers, verify=verify)
         body_bytes = response.read(limit=1 << 20)
         if response.status != 200:
             raise AuthError(f"{host}: the token realm {parts.netloc} refused "

@@ -30,7 +30,7 @@ from agent.oci import media
 from agent.registry.auth import Authenticator
 from agent.registry.credentials import CredentialStore
 from agent.registry.hosts import Endpoint, RegistryConfig
-from agent.registry.http import HttpTransport, Response, Urllib3Transport
+from agent.registry.http import ConnectionFailed, HttpTransport, Response, Urllib3Transport
 from agent.retry import retrying
 
 T = TypeVar("T")
@@ -88,6 +88,7 @@ class RegistryClient:
         self.http = http or Urllib3Transport()
         self.auth = Authenticator(credentials or CredentialStore(), self.http,
                                   self.config.realms)
+        self._schemes: dict[str, str] = {}  # insecure registry host -> "https" | "http"
 
     # -- one request -----------------------------------------------------------------------
 
@@ -108,12 +109,13 @@ class RegistryClient:
             challenge = response.header("WWW-Authenticate")
             response.close()
             self.auth.forget(endpoint.host, scope)
-            authorization = self.auth.answer(endpoint.host, scope, challenge, endpoint.verify)
+            authorization = self.auth.answer(endpoint, scope, challenge)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _follow(self, method: str, url: str, headers: dict[str, str],
                 body: bytes | Iterator[bytes] | None, endpoint: Endpoint) -> Response:
         """Redirects by hand: the credentials never leave the endpoint's host."""
+        url = self._scheme_for(endpoint, url)
         origin = urlsplit(url)[:2]
         for _ in range(MAX_REDIRECTS + 1):
             same = urlsplit(url)[:2] == origin
@@ -129,6 +131,21 @@ class RegistryClient:
             if response.status == 303:
                 method, body = "GET", None
         raise RegistryError(f"{endpoint.host}: more than {MAX_REDIRECTS} redirects")
+
+    def _scheme_for(self, endpoint: Endpoint, url: str) -> str:
+        """An insecure registry's URL in the scheme it speaks: TLS if it can, else plain
+        HTTP (found once per host with a ``GET /v2/``, then remembered)."""
+        if not endpoint.http_fallback or not url.startswith("https://"):
+            return url
+        host = endpoint.host
+        if host not in self._schemes:
+            try:
+                self.http.request("GET", f"https://{host}/v2/",
+                                  headers={"User-Agent": USER_AGENT}, verify=False).close()
+                self._schemes[host] = "https"
+            except ConnectionFailed:
+                self._schemes[host] = "http"
+        return url if self._schemes[host] == "https" else "http://" + url[len("https://"):]
 
     # -- endpoints -----------------------------------------------------------------------
 

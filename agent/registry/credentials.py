@@ -104,9 +104,12 @@ def _decode(key: str, entry: dict[str, Any]) -> Credentials | None:
     token = entry.get("identitytoken")
     if isinstance(entry.get("auth"), str) and entry["auth"]:
         try:
-            name, _, secret = base64.b64decode(entry["auth"]).decode().partition(":")
+            name, colon, secret = base64.b64decode(entry["auth"], validate=True).decode(
+            ).partition(":")
         except (ValueError, UnicodeDecodeError):
-            raise AuthError(f"the auth entry for {key} is not base64 of user:password") from None
+            colon = ""
+        if not colon:
+            raise AuthError(f"the auth entry for {key} is not base64 of user:password")
         return Credentials(name, secret, token if isinstance(token, str) else None)
     user, password = entry.get("username"), entry.get("password")
     if isinstance(user, str) and user:

@@ -6,7 +6,9 @@
   settings, ``{"registry:port": ["https://mirror", ...]}``), with the same fallback.
 - ``insecure-registries`` entries (``host``, ``host:port`` or a CIDR) and 127.0.0.0/8 and
   ::1 (which dockerd always treats as insecure) get TLS without verification first and
-  plain HTTP after it. Every other registry gets verified TLS only: never a downgrade.
+  plain HTTP when TLS cannot be spoken (``http_fallback``: the same registry, so the
+  client remembers which works). Every other registry gets verified TLS only: never a
+  downgrade.
 """
 
 from __future__ import annotations
@@ -32,11 +34,13 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 @dataclass(frozen=True)
 class Endpoint:
-    """One base URL to try: ``verify`` False only for insecure registries' TLS."""
+    """One registry (or mirror) to try: ``verify`` False and ``http_fallback`` only for
+    insecure registries."""
 
     base: str
     verify: bool
     mirror: bool = False
+    http_fallback: bool = False
 
     @property
     def host(self) -> str:
@@ -88,14 +92,12 @@ class RegistryConfig:
         if not push:
             for url in self.mirrors.get(registry, ()):
                 base = url.rstrip("/")
-                found.append(Endpoint(base, verify=not self.is_insecure(urlsplit(base).netloc),
-                                      mirror=True))
+                insecure = self.is_insecure(urlsplit(base).netloc)
+                found.append(Endpoint(base, verify=not insecure, mirror=True,
+                                      http_fallback=insecure and base.startswith("https:")))
         host = DOCKER_HUB_API if registry == DOCKER_HUB else registry
-        if self.is_insecure(host):
-            found += [Endpoint(f"https://{host}", verify=False),
-                      Endpoint(f"http://{host}", verify=False)]
-        else:
-            found.append(Endpoint(f"https://{host}", verify=True))
+        insecure = self.is_insecure(host)
+        found.append(Endpoint(f"https://{host}", verify=not insecure, http_fallback=insecure))
         return found
 
 

@@ -78,8 +78,10 @@ class _Urllib3Response:
         return bytes(data)
 
     def chunks(self, size: int = CHUNK) -> Iterator[bytes]:
+        """What arrives, as it arrives (``read1``): bytes received before a connection
+        breaks are handed over, so a resumed download starts after them."""
         try:
-            while chunk := self.raw.read(size):
+            while chunk := self.raw.read1(size):
                 yield bytes(chunk)
         except (HTTPError, OSError) as exc:
             raise _mapped(exc, self.url) from exc
@@ -108,10 +110,11 @@ class Urllib3Transport:
     """Pooled connections: verified TLS with the system's CAs, or unverified for insecure
     registries (a separate pool, so a verified host never reuses an unverified one)."""
 
-    def __init__(self, pool_size: int = 8) -> None:
+    def __init__(self, pool_size: int = 8, *, connect_timeout: float = CONNECT_TIMEOUT,
+                 read_timeout: float = READ_TIMEOUT) -> None:
         import ssl
 
-        timeout = urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT)
+        timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
         common: dict[str, Any] = {"num_pools": 32, "maxsize": pool_size, "block": False,
                                   "timeout": timeout, "retries": False}
         self._verified = urllib3.PoolManager(cert_reqs=ssl.CERT_REQUIRED, **common)

@@ -120,7 +120,8 @@ def test_platform_rejected(platform: str) -> None:
 
 
 def test_unknown_kind_and_extra_state_fields() -> None:
-    with pytest.raises(KeyError, match="is not one of DaemonConfig, RegistryConfig, Image, Container"):
+    with pytest.raises(KeyError,
+                       match="is not one of DaemonConfig, RegistryConfig, Image, Container"):
         document_class("Network")
     with pytest.raises(ValidationError, match="Extra inputs"):
         DesiredState.model_validate({"documents": [], "hosts": []})

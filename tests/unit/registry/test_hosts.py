@@ -17,7 +17,7 @@ def test_docker_hub_tries_its_mirrors_then_registry_1() -> None:
                             insecure=("10.0.0.0/8",))
     assert config.endpoints("docker.io") == [
         Endpoint("https://mirror.example", verify=True, mirror=True),
-        Endpoint("http://10.0.0.9:5000", verify=False, mirror=True),
+        Endpoint("http://10.0.0.9:5000", verify=False, mirror=True),  # http: no fallback
         Endpoint("https://registry-1.docker.io", verify=True),
     ]
     # Pushes never go to a mirror.
@@ -41,8 +41,7 @@ def test_insecure_registries_as_dockerd_decides(insecure: tuple[str, ...], regis
     assert config.is_insecure(registry) is expected
     endpoints = config.endpoints(registry)
     if expected:
-        assert [(e.base.split(":")[0], e.verify) for e in endpoints] == [
-            ("https", False), ("http", False)]
+        assert endpoints == [Endpoint(f"https://{registry}", verify=False, http_fallback=True)]
     else:
         assert endpoints == [Endpoint(f"https://{registry}", verify=True)]
 
