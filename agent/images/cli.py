@@ -34,6 +34,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     pull.add_argument("name")
     pull.add_argument("--platform", help="os/arch[/variant] (default: this host's)")
     pull.add_argument("-q", "--quiet", action="store_true")
+    pull.add_argument("--no-unpack", action="store_true",
+                      help="download only (a registry or mirror host never runs the image)")
     push = command("push", "push a stored image to its registry")
     push.add_argument("name")
     push.add_argument("-q", "--quiet", action="store_true")

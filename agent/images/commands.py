@@ -32,7 +32,8 @@ def _pull(args: argparse.Namespace, state: StateDir, _: TextIO, out: TextIO) -> 
     view = ProgressView(out, args.quiet)
     view.say(f"{ref.tag or ref.digest}: Pulling from {ref.repository}" if ref.registry ==
              "docker.io" else f"{ref.tag or ref.digest}: Pulling from {ref.name}")
-    puller = Puller(client_for(state, args.daemon_config), store_for(state), progress=view)
+    puller = Puller(client_for(state, args.daemon_config), store_for(state), progress=view,
+                    unpack=not args.no_unpack)
     result = puller.pull(ref, Platform.parse(args.platform) if args.platform else None)
     view.say(f"Digest: {result.resolved}")
     fresh = result.changed or result.downloaded
