@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 
 from agent.errors import PyprovError
 from agent.images.host import config_of, manifest_of
-from agent.oci import media
-from agent.oci.media import ImageIndex
 from agent.store.layout import ImageStore
 
 PARTIAL_MAX_AGE = 24 * 3600
@@ -36,11 +34,7 @@ def _reachable(store: ImageStore) -> tuple[set[str], set[str]]:
     blobs: set[str] = set()
     layers: set[str] = set()
     for image in store.images():
-        blobs.update({image.manifest.digest, image.resolved})
-        if store.has_blob(image.resolved) and image.resolved != image.manifest.digest:
-            index = media.parse(store.read_blob(image.resolved, media.MAX_MANIFEST), None)
-            if isinstance(index, ImageIndex):  # keep the index, not its other platforms
-                blobs.add(image.resolved)
+        blobs.update({image.manifest.digest, image.resolved})  # the index, not its children
         try:
             manifest = manifest_of(store, image)
             blobs.add(manifest.config.digest)

@@ -18,14 +18,13 @@ from pathlib import Path
 from agent.errors import DigestMismatch, SizeMismatch, UnsupportedManifest
 from agent.model.syntax.reference import ImageReference
 from agent.oci import media
-from agent.oci.config import ImageConfig, parse_config
+from agent.oci.config import MAX_CONFIG, ImageConfig, parse_config
 from agent.oci.media import Descriptor, ImageIndex, ImageManifest, Platform
 from agent.registry.client import RegistryClient
 from agent.registry.hosts import Endpoint
 from agent.store.layout import ImageStore
 
 DEFAULT_JOBS = 4
-MAX_CONFIG = 8 << 20
 
 Progress = Callable[[str, str, int, int], None]  # (what, digest, done bytes, total bytes)
 

@@ -9,6 +9,8 @@ from typing import Any
 from agent.errors import UnsupportedManifest
 from agent.oci.media import Platform, is_digest
 
+MAX_CONFIG = 8 << 20  # an image config larger than this is refused before download
+
 
 @dataclass(frozen=True)
 class ImageConfig:

@@ -31,6 +31,7 @@ ACCEPT = ", ".join((*MANIFESTS, *INDEXES))
 
 LAYER_TYPES = (
     "application/vnd.oci.image.layer.v1.tar",
+    "application/vnd.docker.image.rootfs.diff.tar",
     "application/vnd.oci.image.layer.v1.tar+gzip",
     "application/vnd.oci.image.layer.v1.tar+zstd",
     "application/vnd.docker.image.rootfs.diff.tar.gzip",

@@ -34,6 +34,9 @@ class Ingest:
         self.resumed_from = 0
 
     def __enter__(self) -> Ingest:
+        if self.final.exists():  # nothing to write: no partial file either
+            self.offset = self.size
+            return self
         self.partial.parent.mkdir(parents=True, exist_ok=True)
         while True:
             self._fd = os.open(self.partial, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -49,6 +52,8 @@ class Ingest:
                 break
         if self.final.exists():  # it finished while we waited
             self.offset = self.size
+            if self._fd >= 0 and os.fstat(self._fd).st_size == 0:
+                self.partial.unlink(missing_ok=True)
             return self
         length = os.fstat(self._fd).st_size
         if length > self.size:
