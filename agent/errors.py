@@ -37,6 +37,9 @@ class LockTimeout(PyprovError):
         )
         self.path, self.holder, self.waited = path, holder, waited
 
+    def __reduce__(self) -> tuple[type, tuple[str, str, float]]:
+        return type(self), (self.path, self.holder, self.waited)
+
 
 class StateDirError(PyprovError):
     pass
@@ -46,6 +49,9 @@ class ProtocolError(PyprovError):
     def __init__(self, got: object, expected: int) -> None:
         super().__init__(f"desired state speaks protocol {got!r}; this agent speaks {expected}")
         self.got, self.expected = got, expected
+
+    def __reduce__(self) -> tuple[type, tuple[object, int]]:
+        return type(self), (self.got, self.expected)
 
 
 class ResourceError(PyprovError):
@@ -59,6 +65,9 @@ class UnparsableFile(ResourceError):
             "to replace it (its content is kept as a backup)"
         )
         self.path, self.reason = path, reason
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        return type(self), (self.path, self.reason)
 
 
 class RestartFailed(ResourceError):
@@ -79,6 +88,9 @@ class RegistryError(PyprovError):
                  code: str | None = None) -> None:
         super().__init__(message)
         self.status, self.code = status, code
+
+    def __reduce__(self) -> tuple[object, ...]:  # keyword fields survive pickling
+        return _rebuild, (type(self), str(self), dict(vars(self)))
 
 
 class AuthError(RegistryError):
@@ -107,6 +119,9 @@ class ContentError(PyprovError):
         super().__init__(f"{what}: expected {expected}, got {actual}")
         self.what, self.expected, self.actual = what, expected, actual
 
+    def __reduce__(self) -> tuple[type, tuple[str, str | int, str | int]]:
+        return type(self), (self.what, self.expected, self.actual)
+
 
 class DigestMismatch(ContentError):
     pass
@@ -126,3 +141,13 @@ class UnsafeLayer(StoreError):
     def __init__(self, member: str, reason: str) -> None:
         super().__init__(f"refused layer entry {member!r}: {reason}")
         self.member, self.reason = member, reason
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        return type(self), (self.member, self.reason)
+
+
+def _rebuild(cls: type[RegistryError], message: str, fields: dict[str, object]) -> RegistryError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(fields)
+    return error
