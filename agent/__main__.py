@@ -6,6 +6,17 @@ import os
 # entry points that pydantic makes when the first model is built (start-up cost).
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
+import sys
+
+from agent.images.cli import COMMANDS as IMAGE_COMMANDS
+
+if sys.argv[1:2] and sys.argv[1] in IMAGE_COMMANDS:
+    from agent.images.cli import main as images_main
+    from agent.process import leave_for_callers_directory
+
+    leave_for_callers_directory()
+    raise SystemExit(images_main(sys.argv[1:]))
+
 from agent.cli import main  # after the environment it depends on
 
 raise SystemExit(main())

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import sys
 from pathlib import Path
 from typing import NoReturn, TextIO
@@ -23,7 +22,8 @@ from agent.errors import ProtocolError, PyprovError
 from agent.fsutil.atomic import write_if_changed
 from agent.logsetup import configure
 from agent.model import PROTOCOL_VERSION, DaemonConfig, DesiredState, Event, exit_code
-from agent.model.protocol import EXIT_FAILED
+from agent.model.constants import EXIT_FAILED
+from agent.process import leave_for_callers_directory
 from agent.reconcile.actions import Options
 from agent.reconcile.engine import reconcile
 from agent.reconcile.handler import DAEMON_JSON, HostContext
@@ -33,8 +33,7 @@ from agent.resources import handlers
 from agent.state import StateDir, resolve_state_dir
 
 DEFAULT_LOCK_TIMEOUT = 300.0
-IMAGE_COMMANDS = ("pull", "push", "tag", "images", "rmi", "inspect", "save", "load", "login",
-                  "logout", "catalog")
+
 
 
 class _Parser(argparse.ArgumentParser):
@@ -119,9 +118,9 @@ def run_apply(args: argparse.Namespace, desired: DesiredState, out: TextIO) -> i
 def run(argv: list[str], stdin: TextIO, stdout: TextIO) -> int:
     """One CLI invocation on the given streams: from ``main``, or per request when served."""
     args = _parser().parse_args(argv)
-    if args.command in IMAGE_COMMANDS:
-        from agent.images import cli as images_cli
+    from agent.images import cli as images_cli
 
+    if args.command in images_cli.COMMANDS:
         return images_cli.run(args, stdin, stdout)
     if args.command == "version":
         stdout.write(json.dumps(identity()) + "\n")
@@ -154,9 +153,5 @@ def run(argv: list[str], stdin: TextIO, stdout: TextIO) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # `pyprov save -o out.tar`: the controller leaves the operator's directory before it
-    # starts the agent (-I keeps it off sys.path anyway); relative paths mean that one.
-    cwd = os.environ.pop("PYPROV_CWD", None)
-    if cwd and Path(cwd).is_dir():
-        os.chdir(cwd)
+    leave_for_callers_directory()
     return run(sys.argv[1:] if argv is None else argv, sys.stdin, sys.stdout)

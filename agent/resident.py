@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TextIO
 
 import agent
-from agent.model.protocol import (
+from agent.model.constants import (
     BUILD_FILE,
     EXIT_CHANGED,
     EXIT_FAILED,

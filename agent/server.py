@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TextIO
 
 from agent.logsetup import get_logger
-from agent.model.protocol import AGENT_SOCKET, EXIT_FAILED
+from agent.model.constants import AGENT_SOCKET, EXIT_FAILED
 from agent.state import StateDir
 
 Handler = Callable[[list[str], TextIO, TextIO], int]

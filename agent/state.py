@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.model.protocol import DEFAULT_STATE_DIR
+from agent.model.constants import DEFAULT_STATE_DIR
 
 STATE_DIR_ENV = "PYPROV_STATE_DIR"
 

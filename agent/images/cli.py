@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from agent.errors import PyprovError
-from agent.model.protocol import EXIT_FAILED
+from agent.model.constants import EXIT_FAILED
 from agent.model.syntax.errors import SyntaxProblem
 from agent.model.syntax.reference import parse_reference
 from agent.registry.hosts import DAEMON_JSON
@@ -66,6 +66,18 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     catalog = command("catalog", "a registry's repositories (/v2/_catalog) and their tags")
     catalog.add_argument("registry")
     catalog.add_argument("--tags", action="store_true", help="list each repository's tags")
+
+
+COMMANDS = ("pull", "push", "tag", "images", "rmi", "inspect", "save", "load", "login",
+            "logout", "catalog")
+
+
+def main(argv: list[str]) -> int:
+    """``pyprov pull ...`` straight from ``python -m agent``: without the reconciler's
+    imports (pydantic and the manifest models), ~100 ms sooner."""
+    parser = argparse.ArgumentParser(prog="pyprov")
+    register(parser.add_subparsers(dest="command", required=True))
+    return run(parser.parse_args(argv), sys.stdin, sys.stdout)
 
 
 def run(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:

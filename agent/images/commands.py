@@ -10,7 +10,7 @@ from typing import TextIO
 from agent.errors import AuthError, NotFound, PyprovError
 from agent.images.cli import ask_password, dumps
 from agent.images.host import client_for, config_of, manifest_of, store_for
-from agent.model.protocol import EXIT_FAILED
+from agent.model.constants import EXIT_FAILED
 from agent.model.syntax.reference import ImageReference, parse_reference
 from agent.oci.media import Platform
 from agent.registry.credentials import Credentials, CredentialStore

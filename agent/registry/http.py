@@ -118,7 +118,11 @@ class Urllib3Transport:
         common: dict[str, Any] = {"num_pools": 32, "maxsize": pool_size, "block": False,
                                   "timeout": timeout, "retries": False}
         self._verified = urllib3.PoolManager(cert_reqs=ssl.CERT_REQUIRED, **common)
-        self._unverified = urllib3.PoolManager(cert_reqs=ssl.CERT_NONE,
+        # Built here, without loading the system's CAs it would never use (~20 ms).
+        unverified = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        unverified.check_hostname = False
+        unverified.verify_mode = ssl.CERT_NONE
+        self._unverified = urllib3.PoolManager(ssl_context=unverified, cert_reqs=ssl.CERT_NONE,
                                                assert_hostname=False, **common)
         urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
