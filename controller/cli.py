@@ -24,7 +24,7 @@ import os
 import sys
 from pathlib import Path
 
-from agent.model.protocol import EXIT_FAILED
+from agent.model.constants import EXIT_FAILED
 from controller.errors import ControllerError
 from controller.manifests.errors import ManifestError
 

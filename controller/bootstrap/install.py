@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from agent.model import PROTOCOL_VERSION, Event
-from agent.model.protocol import BUILD_FILE
+from agent.model.constants import BUILD_FILE
 from controller.bootstrap.wheelhouse import PROBE, HostPython, build_id, parse_probe, wheels
 from controller.errors import TransportError
 from controller.transports.base import Transport

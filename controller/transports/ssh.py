@@ -26,7 +26,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from agent.model.protocol import AGENT_SOCKET, DEFAULT_STATE_DIR
+from agent.model.constants import AGENT_SOCKET, DEFAULT_STATE_DIR
 from controller.errors import TransportError
 from controller.transports.base import AgentSession, CommandResult, Transport
 from controller.transports.host_keys import host_key_policy, load_known_host_keys
