@@ -64,3 +64,11 @@ def test_checker_sees_imports(package: str) -> None:
     """Guard against a checker that passes because it found nothing to check."""
     names = [n for p in modules(package) for n in imports_of(p) if ours(n)]
     assert len(names) > 10
+
+
+def test_registry_client_and_store_do_not_import_each_other() -> None:
+    """agent/images/ joins them; each stays usable (and testable) alone."""
+    shared = ("agent.errors", "agent.oci", "agent.model", "agent.fsutil", "agent.retry")
+    assert violations("agent/registry", ("agent.registry", *shared)) == []
+    assert violations("agent/store", ("agent.store", *shared)) == []
+    assert violations("agent/oci", ("agent.oci", "agent.errors")) == []
