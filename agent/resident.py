@@ -93,10 +93,19 @@ def _stop(pid: int) -> None:
             return
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            if not Path(f"/proc/{pid}").exists():
+            if not _alive(pid):
                 return
             time.sleep(0.05)
     raise OSError(f"the resident agent (pid {pid}) did not stop")
+
+
+def _alive(pid: int) -> bool:
+    """Running: not gone, and not a zombie its (sub)reaper has yet to collect."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 def _rotate(log: Path) -> None:

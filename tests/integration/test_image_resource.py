@@ -136,3 +136,25 @@ def test_cli_pull_tag_push_and_catalog(pyprov: RunPyprov, registry: Registry,
     assert "Untagged: " in removed.stdout
     assert "Deleted: sha256:" in removed.stdout
     assert pyprov("images").stdout.count("\n") == 1  # the header only
+
+
+def test_an_image_from_an_archive_on_the_host(pyprov: RunPyprov, registry: Registry,
+                                              tmp_path: Path, state_dir: Path) -> None:
+    """Air-gapped hosts: `pyprov save` somewhere, the archive on the host, `archive:`."""
+    source = f"{registry.host}/busybox:docker"
+    assert pyprov("pull", "-q", source).code == 0
+    archive = tmp_path / "busybox.tar"
+    assert pyprov("save", "-o", str(archive), source).code == 0
+    assert pyprov("rmi", source).code == 0
+    path = tmp_path / "m"
+    write_manifest(path, "images.yml", f"""\
+kind: Image
+name: {source}
+archive: {archive}
+pull: never
+""")
+    loaded = pyprov("apply", str(path), "--output", "json")
+    assert loaded.code == 2, loaded.stdout + loaded.stderr
+    assert pyprov("apply", str(path)).code == 0
+    assert pyprov("images", "--verify").code == 0
+    assert (state_dir / "images" / "index.json").exists()

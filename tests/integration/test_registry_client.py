@@ -227,3 +227,12 @@ def test_a_mirror_serves_and_a_dead_one_is_skipped(registry: Registry,
     served = mirror_registry.log_text()[len(before):]
     assert "GET /v2/busybox/manifests/docker" in served
     assert "/v2/busybox/blobs/" in served
+
+
+def test_an_insecure_tls_registry_is_spoken_to_in_tls_without_verification(
+        tls_registry: Registry, tmp_path: Path) -> None:
+    # 127.0.0.0/8 is insecure as dockerd decides: TLS without verification first; this
+    # registry speaks only TLS (self-signed), so a success means no downgrade happened.
+    assert tls_registry.url.startswith("https://")
+    store, _ = pull(tmp_path, f"{tls_registry.host}/busybox:oci")
+    assert store.image(f"{tls_registry.host}/busybox:oci") is not None
