@@ -3,9 +3,9 @@ subreaper) has stopped; a running process has not."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
+from pathlib import Path
 
 from agent.resident import _alive
 
@@ -17,7 +17,7 @@ def test_a_zombie_counts_as_stopped_a_running_process_does_not() -> None:
         deadline = time.monotonic() + 10
         while _alive(exited.pid) and time.monotonic() < deadline:
             time.sleep(0.01)  # exits, and stays a zombie: nobody has waited for it
-        assert os.path.exists(f"/proc/{exited.pid}")
+        assert Path(f"/proc/{exited.pid}").exists()
         assert not _alive(exited.pid)
         assert _alive(running.pid)
     finally:
