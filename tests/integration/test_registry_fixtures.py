@@ -137,7 +137,8 @@ def test_platform_children_differ(registry_images: TestImages) -> None:
 def test_catalog_lists_the_pushed_repositories(registry: Registry) -> None:
     answer = RawClient.of(registry).get("/v2/_catalog")
     assert answer.status == 200
-    assert answer.json()["repositories"] == ["busybox", "multi"]
+    # The registry is shared by the session: other tests may add repositories to it.
+    assert {"busybox", "multi"} <= set(answer.json()["repositories"])
 
 
 @pytest.mark.parametrize("reference", REFERENCES)
