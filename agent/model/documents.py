@@ -29,6 +29,7 @@ from agent.model.syntax.paths import normalize_path
 from agent.model.syntax.ports import PortMapping
 from agent.model.syntax.reference import ImageReference, parse_reference
 from agent.model.syntax.restart import RestartPolicy, parse_restart
+from agent.model.syntax.sizes import parse_cpus, parse_memory, parse_pids
 from agent.model.syntax.user import parse_user
 from agent.model.syntax.volumes import VolumeMount
 
@@ -176,6 +177,9 @@ class Container(_Document):
     user: str | None = None
     hostname: str | None = None
     labels: KeyValues = Field(default_factory=dict)
+    mem_limit: Annotated[int, BeforeValidator(parse_memory)] | None = None
+    cpus: Annotated[float, BeforeValidator(parse_cpus)] | None = None
+    pids_limit: Annotated[int, BeforeValidator(parse_pids)] | None = None
 
     _name = field_validator("name")(_check_name)
 
