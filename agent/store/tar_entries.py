@@ -33,6 +33,9 @@ _NO_ID = 2**32 - 1  # -1 to chown means "leave unchanged"
 _OPEN_FIFO = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
+KEPT = "whiteout of an entry this layer has: the entry stays"
+
+
 def clean(name: str) -> Parts:
     """``name`` as components below the root; refused if it climbs out of it."""
     if "\0" in name:
@@ -143,11 +146,18 @@ class Entries:
         os.ftruncate(fd, member.size)
 
     def _dir(self, member: tarfile.TarInfo, parts: Parts) -> bool:
+        whited_out = False
         if parts:
             parent, leaf, key = self._slot(parts)
+            found = lstat(parent, leaf) if self.mode == "overlay" else None
+            # This layer's whiteout, then the directory again: lower content stays hidden.
+            whited_out = found is not None and stat.S_ISCHR(found.st_mode) \
+                and found.st_rdev == os.makedev(0, 0)
             fd = self.tree.make_dir(parent, leaf, key)
         else:
             fd, key = self.tree.root_fd, ""
+        if whited_out:
+            os.setxattr(fd, "trusted.overlay.opaque", b"y")
         os.fchown(fd, member.uid, member.gid)
         self._xattrs(fd, member)
         self.tree.defer_dir(key, member.mode & 0o7777, _mtime_ns(member))
@@ -221,24 +231,35 @@ class Entries:
         return self._hide(member, where, hidden)
 
     def _hide(self, member: tarfile.TarInfo, where: Parts, name: str) -> bool:
-        """Hide ``where/name`` of lower layers."""
+        """Hide ``where/name`` of lower layers. An entry this layer made stays; if it is a
+        directory (deleted and recreated in one layer), what lower layers had in it is
+        hidden all the same: it becomes opaque."""
         key = "/".join((*where, name))
-        kept = "whiteout of an entry this layer has: the entry stays"
         if self.mode == "apply":
-            parent = self.tree.find_dir(where)
-            if parent is None or lstat(parent, name) is None:
-                return True  # nothing below to hide
-            if self.tree.made(key):
-                return self._skip(member, kept)
-            self.tree.remove(parent, name, key)
-            return True
+            return self._hide_applied(member, where, name, key)
         parent = self.tree.make_dirs(where)
-        if lstat(parent, name) is not None:
-            return self._skip(member, kept)
+        found = lstat(parent, name)
+        if found is not None:
+            if stat.S_ISDIR(found.st_mode):
+                return self._opaque((*where, name))
+            return self._skip(member, KEPT)
         os.mknod(name, stat.S_IFCHR, os.makedev(0, 0), dir_fd=parent)
         os.chown(name, member.uid, member.gid, dir_fd=parent, follow_symlinks=False)
         self.tree.mark(key)
         return True
+
+    def _hide_applied(self, member: tarfile.TarInfo, where: Parts, name: str,
+                      key: str) -> bool:
+        parent = self.tree.find_dir(where)
+        found = None if parent is None else lstat(parent, name)
+        if parent is None or found is None:
+            return True  # nothing below to hide
+        if not self.tree.made(key):
+            self.tree.remove(parent, name, key)
+            return True
+        if stat.S_ISDIR(found.st_mode):
+            return self._opaque((*where, name))
+        return self._skip(member, KEPT)
 
     def _opaque(self, where: Parts) -> bool:
         """Hide everything lower layers put in ``where``."""

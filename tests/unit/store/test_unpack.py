@@ -493,3 +493,25 @@ def test_sparse_files_from_gnu_tar(fmt: str, tmp_path: Path) -> None:
     unpack_layer(tmp_path / "s.tar", dest)
     assert (dest / "sparse").read_bytes() == (src / "sparse").read_bytes()
     assert os.lstat(dest / "sparse").st_blocks * 512 < 1 << 20
+
+
+@pytest.mark.parametrize("whiteout_first", [True, False])
+def test_a_directory_deleted_and_recreated_in_one_layer_hides_the_lower_one(
+        tmp_path: Path, whiteout_first: bool) -> None:
+    """The OCI spec: a whiteout hides what lower layers have; the same layer's own entry
+    stays. So ``usr/.wh.lib`` with ``usr/lib/new`` means usr/lib holds only ``new``, in
+    whichever order the tar lists them (both orders occur in real images)."""
+    lower_tar = tar(dir_("usr"), dir_("usr/lib"), file("usr/lib/old", b"old"))
+    recreate = [dir_("usr/lib"), file("usr/lib/new", b"new")]
+    gone = [file("usr/.wh.lib")]
+    upper_tar = tar(dir_("usr"), *(gone + recreate if whiteout_first else recreate + gone))
+    lower, upper, rootfs = tmp_path / "lower", tmp_path / "upper", tmp_path / "rootfs"
+    for path in (lower, upper, rootfs):
+        path.mkdir()
+    unpack_layer(io.BytesIO(lower_tar), lower)
+    unpack_layer(io.BytesIO(upper_tar), upper)
+    unpack_layer(io.BytesIO(lower_tar), rootfs, mode="apply")
+    unpack_layer(io.BytesIO(upper_tar), rootfs, mode="apply")
+    with overlay([upper, lower], tmp_path / "merged") as merged:
+        assert [p.name for p in (merged / "usr/lib").iterdir()] == ["new"]
+    assert [p.name for p in (rootfs / "usr/lib").iterdir()] == ["new"]
