@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import json
 import sys
+from functools import cache
 from pathlib import Path
 from typing import NoReturn, TextIO
 
@@ -44,7 +45,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_FAILED, f"{self.prog}: error: {message}\n")
 
 
+@cache
 def _parser() -> argparse.ArgumentParser:
+    """Built once per process: the resident agent parses every request with it."""
     parser = _Parser(prog="pyprov agent", description=__doc__,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)

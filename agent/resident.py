@@ -17,7 +17,6 @@ import json
 import os
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import time
@@ -35,6 +34,7 @@ from agent.model.constants import (
     PROTOCOL_VERSION,
 )
 from agent.state import StateDir
+from agent.unixsock import peer
 
 LOG_LIMIT = 8 * 1024 * 1024  # agent.log rotated to agent.log.1 beyond this, at a start
 START_TIMEOUT = 15.0
@@ -71,8 +71,7 @@ def running(state: StateDir) -> Running | None:
     conn.settimeout(10)
     try:
         conn.connect(str(socket_path(state)))
-        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-        pid = struct.unpack("3i", creds)[0]
+        pid = peer(conn).pid
         conn.sendall(json.dumps({"argv": ["version"]}).encode() + b"\n")
         conn.shutdown(socket.SHUT_WR)
         with conn.makefile("rb") as reader:

@@ -20,7 +20,6 @@ import json
 import os
 import signal
 import socket
-import struct
 import sys
 import time
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from typing import TextIO
 from agent.logsetup import get_logger
 from agent.model.constants import AGENT_SOCKET, EXIT_FAILED
 from agent.state import StateDir
+from agent.unixsock import listen_private, peer
 
 Handler = Callable[[list[str], TextIO, TextIO], int]
 SERVED = ("apply", "version")
@@ -44,8 +44,7 @@ def socket_path(state: StateDir) -> Path:
 
 
 def _listen(path: Path) -> socket.socket:
-    """Bind at a temp name, restrict it, then rename into place: never a window where the
-    socket is reachable with the umask's mode."""
+    """The socket, unless another agent already serves it (a dead one's is replaced)."""
     with contextlib.suppress(FileNotFoundError):
         probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
@@ -55,18 +54,7 @@ def _listen(path: Path) -> socket.socket:
             path.unlink()  # a dead server's socket
         finally:
             probe.close()
-    temp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(str(temp))
-    temp.chmod(0o600)
-    temp.replace(path)
-    server.listen(64)
-    return server
-
-
-def _peer_uid(conn: socket.socket) -> int:
-    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    return int(struct.unpack("3i", creds)[1])
+    return listen_private(path)
 
 
 def _answer(conn: socket.socket, handle: Handler) -> None:
@@ -119,7 +107,7 @@ def serve(state: StateDir, handle: Handler) -> None:
             conn, _ = server.accept()
             with conn:
                 try:
-                    if _peer_uid(conn) != uid:
+                    if peer(conn).uid != uid:
                         continue
                     _answer(conn, handle)
                 except (OSError, ValueError) as exc:

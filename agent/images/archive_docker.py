@@ -46,7 +46,6 @@ from agent.images.archive_oci import (
     hash_member,
     layout_index,
     read_blob,
-    stored_manifest,
 )
 from agent.model.syntax.reference import ImageReference, parse_reference
 from agent.oci import media
@@ -224,7 +223,7 @@ def write_docker(store: ImageStore, images: list[StoredImage], writer: TarWriter
     RepoTags, as docker's own save does (a name@digest has no tag to load under)."""
     groups: dict[str, _Group] = {}
     for image in images:
-        manifest = stored_manifest(store, image)
+        manifest = store.manifest_of(image)
         groups.setdefault(manifest.config.digest, _Group(image, manifest)).names.append(image.name)
     items: list[dict[str, Any]] = []
     entries: list[dict[str, Any]] = []

@@ -413,14 +413,6 @@ def read_oci(reader: ArchiveReader) -> Plan:
 # -- writing ------------------------------------------------------------------------------
 
 
-def stored_manifest(store: ImageStore, image: StoredImage) -> ImageManifest:
-    parsed = media.parse(store.read_blob(image.manifest.digest, media.MAX_MANIFEST),
-                         image.manifest.media_type)
-    if not isinstance(parsed, ImageManifest):
-        raise StoreError(f"{image.name}: the store holds an index, not an image manifest")
-    return parsed
-
-
 def _stored_index(store: ImageStore, image: StoredImage) -> Descriptor | None:
     """The index the tag resolved to, when the store kept it and it lists this image."""
     if image.resolved == image.manifest.digest or not store.has_blob(image.resolved):
@@ -441,7 +433,7 @@ def write_oci(store: ImageStore, images: list[StoredImage], writer: TarWriter) -
     reference (ref.name, and containerd's annotation that docker v25+ reads)."""
     entries = []
     for image in images:
-        manifest = stored_manifest(store, image)
+        manifest = store.manifest_of(image)
         for blob in (*manifest.layers, manifest.config, image.manifest):
             writer.copy_blob(store, blob)
         notes = {REF_NAME: image.name, CONTAINERD_NAME: image.name}

@@ -8,8 +8,6 @@ progress is drawn as bars on a terminal and printed as plain lines otherwise.
 from __future__ import annotations
 
 import argparse
-import getpass
-import json
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -17,7 +15,6 @@ from typing import Any, TextIO
 from agent.errors import PyprovError
 from agent.model.constants import EXIT_FAILED
 from agent.model.syntax.errors import SyntaxProblem
-from agent.model.syntax.reference import parse_reference
 from agent.registry.hosts import DAEMON_JSON
 from agent.state import StateDir, resolve_state_dir
 
@@ -90,17 +87,3 @@ def run(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
     except (PyprovError, SyntaxProblem, OSError) as exc:
         print(f"pyprov {args.command}: {exc}", file=sys.stderr)
         return EXIT_FAILED
-
-
-def ask_password(stdin: TextIO, from_stdin: bool) -> str:
-    if from_stdin:
-        return stdin.read().rstrip("\n")
-    return getpass.getpass("Password: ")
-
-
-def dumps(data: object) -> str:
-    return json.dumps(data, indent=2, sort_keys=False)
-
-
-def reference(name: str) -> str:
-    return str(parse_reference(name))

@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import getpass
 import json
 from typing import TextIO
 
 from agent.errors import AuthError, NotFound, PyprovError
-from agent.images.cli import ask_password, dumps
-from agent.images.host import client_for, config_of, manifest_of, store_for
+from agent.images.host import client_for, store_for
 from agent.model.constants import EXIT_FAILED
 from agent.model.syntax.reference import ImageReference, parse_reference
 from agent.oci.media import Platform
 from agent.registry.credentials import Credentials, CredentialStore
 from agent.state import StateDir
+
+
+def ask_password(stdin: TextIO, from_stdin: bool) -> str:
+    if from_stdin:
+        return stdin.read().rstrip("\n")
+    return getpass.getpass("Password: ")
+
+
+def dumps(data: object) -> str:
+    return json.dumps(data, indent=2, sort_keys=False)
 
 
 def dispatch(args: argparse.Namespace, state: StateDir, stdin: TextIO, out: TextIO) -> int:
@@ -104,7 +114,7 @@ def _images(args: argparse.Namespace, state: StateDir, _: TextIO, out: TextIO) -
     for image in store.images():
         ref = parse_reference(image.name)
         try:
-            manifest, config = manifest_of(store, image), config_of(store, image)
+            manifest, config = store.manifest_of(image), store.config_of(image)
         except (PyprovError, OSError):
             continue  # an interrupted pull: not an image yet
         size = manifest.config.size + sum(layer.size for layer in manifest.layers)
@@ -145,8 +155,8 @@ def _inspect(args: argparse.Namespace, state: StateDir, _: TextIO, out: TextIO) 
     store = store_for(state)
     image = find(store, args.name)
     manifest = json.loads(store.read_blob(image.manifest.digest))
-    config = json.loads(store.read_blob(manifest_of(store, image).config.digest))
-    print(dumps({"Name": image.name, "Id": manifest_of(store, image).config.digest,
+    config = json.loads(store.read_blob(store.manifest_of(image).config.digest))
+    print(dumps({"Name": image.name, "Id": store.manifest_of(image).config.digest,
                  "RepoDigests": [f"{parse_reference(image.name).name}@{image.resolved}"],
                  "Manifest": manifest, "Config": config}), file=out)
     return 0

@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass, field
 
 from agent.errors import PyprovError
-from agent.images.host import config_of, manifest_of
 from agent.store.layout import ImageStore
 
 PARTIAL_MAX_AGE = 24 * 3600
@@ -36,10 +35,10 @@ def _reachable(store: ImageStore) -> tuple[set[str], set[str]]:
     for image in store.images():
         blobs.update({image.manifest.digest, image.resolved})  # the index, not its children
         try:
-            manifest = manifest_of(store, image)
+            manifest = store.manifest_of(image)
             blobs.add(manifest.config.digest)
             blobs.update(layer.digest for layer in manifest.layers)
-            layers.update(config_of(store, image).diff_ids)
+            layers.update(store.config_of(image).diff_ids)
         except (PyprovError, OSError):
             continue  # an incomplete image keeps what it has; a pull completes it
     return blobs, layers
@@ -83,8 +82,8 @@ def verify(store: ImageStore) -> list[str]:
                 problems.append(f"blob {digest} is damaged (hashes to sha256:{sha.hexdigest()})")
         for image in store.images():
             try:
-                manifest = manifest_of(store, image)
-                config = config_of(store, image)
+                manifest = store.manifest_of(image)
+                config = store.config_of(image)
             except (PyprovError, OSError) as exc:
                 problems.append(f"{image.name}: {exc}")
                 continue

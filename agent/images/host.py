@@ -7,9 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from agent.errors import PyprovError
-from agent.oci import media
-from agent.oci.config import ImageConfig, parse_config
-from agent.oci.media import ImageManifest
 from agent.registry.client import RegistryClient
 from agent.registry.hosts import DAEMON_JSON, RegistryConfig
 from agent.state import StateDir
@@ -24,23 +21,11 @@ def client_for(state: StateDir, daemon_json: Path = DAEMON_JSON) -> RegistryClie
     return RegistryClient(RegistryConfig.load(daemon_json, state.registries))
 
 
-def manifest_of(store: ImageStore, image: StoredImage) -> ImageManifest:
-    parsed = media.parse(store.read_blob(image.manifest.digest, media.MAX_MANIFEST),
-                         image.manifest.media_type)
-    if not isinstance(parsed, ImageManifest):
-        raise PyprovError(f"{image.name}: the store holds an index, not an image manifest")
-    return parsed
-
-
-def config_of(store: ImageStore, image: StoredImage) -> ImageConfig:
-    return parse_config(store.read_blob(manifest_of(store, image).config.digest))
-
-
 def is_complete(store: ImageStore, image: StoredImage, unpacked: bool = True) -> bool:
     """Every blob of the image in the store (and every layer unpacked, if asked)."""
     try:
-        manifest = manifest_of(store, image)
-        config = config_of(store, image)
+        manifest = store.manifest_of(image)
+        config = store.config_of(image)
     except (PyprovError, OSError):
         return False
     blobs = all(store.has_blob(layer.digest) for layer in manifest.layers)

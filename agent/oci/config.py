@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from agent.errors import UnsupportedManifest
-from agent.oci.media import Platform, is_digest
+from agent.oci.media import Platform, is_digest, json_object
 
 MAX_CONFIG = 8 << 20  # an image config larger than this is refused before download
 
@@ -37,12 +36,7 @@ def _strings(value: Any, where: str) -> tuple[str, ...] | None:
 
 
 def parse_config(body: bytes) -> ImageConfig:
-    try:
-        data = json.loads(body)
-    except ValueError as exc:
-        raise UnsupportedManifest(f"the image config is not JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise UnsupportedManifest("the image config is not a JSON object")
+    data = json_object(body, "the image config")
     rootfs = data.get("rootfs") or {}
     diff_ids = _strings(rootfs.get("diff_ids") if isinstance(rootfs, dict) else None,
                         "rootfs.diff_ids") or ()

@@ -153,16 +153,22 @@ def _descriptor(raw: object, where: str) -> Descriptor:
     return Descriptor(media_type, digest, size, platform, annotations)
 
 
+def json_object(body: bytes, what: str) -> dict[str, Any]:
+    """``body`` as a JSON object, or UnsupportedManifest naming ``what`` it should be."""
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise UnsupportedManifest(f"{what} is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise UnsupportedManifest(f"{what} is not a JSON object")
+    return data
+
+
 def parse(body: bytes, content_type: str | None) -> ImageManifest | ImageIndex:
     """Parse a manifest or index; ``content_type`` is what the registry declared."""
     if len(body) > MAX_MANIFEST:
         raise UnsupportedManifest(f"manifest of {len(body)} bytes exceeds {MAX_MANIFEST}")
-    try:
-        data = json.loads(body)
-    except ValueError as exc:
-        raise UnsupportedManifest(f"the manifest is not JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise UnsupportedManifest("the manifest is not a JSON object")
+    data = json_object(body, "the manifest")
     declared = data.get("mediaType")
     sent = (content_type or "").split(";")[0].strip()
     if data.get("schemaVersion") == 1 or declared in DOCKER_SCHEMA1 or sent in DOCKER_SCHEMA1:

@@ -1,7 +1,7 @@
 """The per-container monitor: owns the container's process, captures its output in
 docker's json-file format, records its exits, applies the restart policy, stops it.
 
-Standard library only, and no other module of pyprov: the monitor runs forked from a
+Standard library only, plus pyprov's atomic-write helper: the monitor runs forked from a
 tiny resident "zygote" (``python -I -S``, ~0.5 MiB per monitor, see the design note in
 ``zygote.py``), where neither site-packages nor pydantic are loaded.
 
@@ -23,6 +23,8 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from agent.fsutil.atomic import atomic_write
 
 BACKOFF_START = 0.1
 BACKOFF_MAX = 60.0
@@ -52,15 +54,7 @@ def _now() -> str:
 
 
 def write_state(path: str, state: dict[str, object]) -> None:
-    """Atomic and durable: temp file, fsync, rename (stdlib only, like the rest here)."""
-    temp = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    try:
-        os.write(fd, json.dumps(state).encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    Path(temp).replace(path)
+    atomic_write(Path(path), json.dumps(state).encode(), mode=0o600)
 
 
 class JsonFileLog:

@@ -20,27 +20,13 @@ import json
 import os
 import signal
 import socket
-import struct
 import sys
+from pathlib import Path
 
 from agent.runtime.monitor import Monitor, MonitorConfig
+from agent.unixsock import listen_private, peer
 
 MAX_REQUEST = 1 << 20
-
-
-def _peer_uid(conn: socket.socket) -> int:
-    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    return int(struct.unpack("3i", creds)[1])
-
-
-def _listen(path: str) -> socket.socket:
-    temp = f"{path}.{os.getpid()}.tmp"
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(temp)
-    os.chmod(temp, 0o600)  # noqa: PTH101 - stdlib-light process
-    os.replace(temp, path)  # noqa: PTH105
-    server.listen(64)
-    return server
 
 
 def _start(request: dict[str, object]) -> int:
@@ -60,14 +46,14 @@ def _start(request: dict[str, object]) -> int:
 
 
 def serve(path: str) -> None:
-    server = _listen(path)
+    server = listen_private(Path(path))
     gc.freeze()  # everything imported so far is shared with every monitor, untouched
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     uid = os.getuid()
     while True:
         conn, _ = server.accept()
         with conn:
-            if _peer_uid(conn) != uid:
+            if peer(conn).uid != uid:
                 continue
             try:
                 request = json.loads(conn.makefile("rb").readline(MAX_REQUEST))

@@ -27,7 +27,9 @@ from typing import Any
 
 from agent.errors import ContentError, DigestMismatch, StoreError
 from agent.fsutil.atomic import atomic_write, write_if_changed
-from agent.oci.media import Descriptor, is_digest
+from agent.oci import media
+from agent.oci.config import MAX_CONFIG, ImageConfig, parse_config
+from agent.oci.media import Descriptor, ImageManifest, is_digest
 from agent.store.ingest import Ingest
 
 REF_NAME = "org.opencontainers.image.ref.name"
@@ -142,6 +144,17 @@ class ImageStore:
             found.append(StoredImage(name, descriptor, str(notes.get(RESOLVED)
                                                            or descriptor.digest)))
         return found
+
+    def manifest_of(self, image: StoredImage) -> ImageManifest:
+        """The image's ImageManifest, re-verified (``StoreError`` for an index)."""
+        parsed = media.parse(self.read_blob(image.manifest.digest, media.MAX_MANIFEST),
+                             image.manifest.media_type)
+        if not isinstance(parsed, ImageManifest):
+            raise StoreError(f"{image.name}: the store holds an index, not an image manifest")
+        return parsed
+
+    def config_of(self, image: StoredImage) -> ImageConfig:
+        return parse_config(self.read_blob(self.manifest_of(image).config.digest, MAX_CONFIG))
 
     def image(self, name: str) -> StoredImage | None:
         return next((image for image in self.images() if image.name == name), None)
