@@ -41,6 +41,26 @@ class StateDir:
         return self.root / "registries.json"
 
     @property
+    def containers(self) -> Path:
+        """One directory per container (see agent/runtime/records.py)."""
+        return self.root / "containers"
+
+    @property
+    def volumes(self) -> Path:
+        """Named and anonymous volumes: ``<name>/_data``."""
+        return self.root / "volumes"
+
+    @property
+    def network(self) -> Path:
+        """Address allocations, network namespaces and attachment records."""
+        return self.root / "network"
+
+    @property
+    def zygote_socket(self) -> Path:
+        """The monitor zygote's socket (it forks every container's monitor)."""
+        return self.root / "zygote.sock"
+
+    @property
     def backups(self) -> Path:
         return self.root / "backups"
 

@@ -31,7 +31,8 @@ from controller.manifests.errors import ManifestError
 DEFAULT_FORKS = 20
 # Commands about this host's own images and containers: the agent's, run as `pyprov X`.
 HOST_COMMANDS = ("pull", "push", "tag", "images", "rmi", "inspect", "save", "load", "login",
-                 "logout", "catalog")
+                 "logout", "catalog", "run", "ps", "logs", "exec", "stop", "start", "restart",
+                 "rm", "port", "top")
 
 
 def _add_inventory(command: argparse.ArgumentParser) -> None:

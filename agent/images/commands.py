@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import getpass
 import json
 from typing import TextIO
@@ -15,6 +14,7 @@ from agent.model.syntax.reference import ImageReference, parse_reference
 from agent.oci.media import Platform
 from agent.registry.credentials import Credentials, CredentialStore
 from agent.state import StateDir
+from agent.textfmt import ago, human_size, print_table
 
 
 def ask_password(stdin: TextIO, from_stdin: bool) -> str:
@@ -74,31 +74,6 @@ def _tag(args: argparse.Namespace, state: StateDir, _: TextIO, __: TextIO) -> in
     return 0
 
 
-def _ago(created: str | None) -> str:
-    if not created:
-        return "N/A"
-    try:
-        when = dt.datetime.fromisoformat(created.replace("Z", "+00:00"))
-    except ValueError:
-        return "N/A"
-    seconds = (dt.datetime.now(dt.UTC) - when).total_seconds()
-    for unit, length in (("year", 31536000), ("month", 2592000), ("week", 604800),
-                         ("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= length:
-            count = int(seconds // length)
-            return f"{count} {unit}{'s' if count > 1 else ''} ago"
-    return "Less than a minute ago"
-
-
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.3g}{unit}"
-        value /= 1000
-    return f"{value:.3g}GB"  # pragma: no cover
-
-
 def _images(args: argparse.Namespace, state: StateDir, _: TextIO, out: TextIO) -> int:
     store = store_for(state)
     if args.verify:
@@ -122,11 +97,8 @@ def _images(args: argparse.Namespace, state: StateDir, _: TextIO, out: TextIO) -
         rows.append((repository, ref.tag or "<none>",
                      *((image.resolved,) if args.digests else ()),
                      manifest.config.digest.removeprefix("sha256:")[:12],
-                     _ago(config.created), _human(size)))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("   ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-              .rstrip(), file=out)
+                     ago(config.created), human_size(size)))
+    print_table(rows, out)
     return 0
 
 

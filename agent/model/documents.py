@@ -12,6 +12,7 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AliasChoices,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -180,8 +181,21 @@ class Container(_Document):
     mem_limit: Annotated[int, BeforeValidator(parse_memory)] | None = None
     cpus: Annotated[float, BeforeValidator(parse_cpus)] | None = None
     pids_limit: Annotated[int, BeforeValidator(parse_pids)] | None = None
+    network: Literal["bridge", "host", "none"] = Field(
+        default="bridge", validation_alias=AliasChoices("network", "network_mode"))
+    volumes_from: tuple[str, ...] = Field(default=(), max_length=_MAX_LIST)
 
     _name = field_validator("name")(_check_name)
+
+    @field_validator("volumes_from")
+    @classmethod
+    def _volumes_from(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        """compose's ``name[:ro|rw]``: the mounts of another container."""
+        for entry in value:
+            name, _, mode = entry.partition(":")
+            if not _NAME.match(name) or mode not in ("", "ro", "rw"):
+                raise SyntaxProblem(f"volumes_from {entry!r} is not CONTAINER[:ro|:rw]")
+        return value
 
     @field_validator("environment", mode="before")
     @classmethod

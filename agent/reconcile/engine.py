@@ -54,12 +54,20 @@ def reconcile_one(handler: Handler, doc: Any, ctx: HostContext, options: Options
 
 def reconcile(documents: list[Any], handlers: Mapping[str, Handler], ctx: HostContext,
               options: Options) -> Iterator[Event]:
-    """One pass: every resource in dependency order; one failure does not stop the rest."""
-    for doc in ordered(documents):
-        handler = handlers.get(doc.kind)
-        if handler is None:
-            yield Event(host=ctx.host, kind=doc.kind, name=doc.name, failed=True,
-                        check=options.check, summary="unsupported",
-                        error=f"this agent does not reconcile kind {doc.kind} yet")
-            continue
-        yield reconcile_one(handler, doc, ctx, options)
+    """One pass: every resource in dependency order; one failure does not stop the rest.
+    After a kind's documents, a handler with ``prune`` removes what it made earlier that
+    the desired state no longer names (the stored desired state is the host's whole)."""
+    docs = ordered(documents)
+    for kind in dict.fromkeys([*KIND_ORDER, *(doc.kind for doc in docs)]):
+        of_kind = [doc for doc in docs if doc.kind == kind]
+        handler = handlers.get(kind)
+        for doc in of_kind:
+            if handler is None:
+                yield Event(host=ctx.host, kind=doc.kind, name=doc.name, failed=True,
+                            check=options.check, summary="unsupported",
+                            error=f"this agent does not reconcile kind {doc.kind} yet")
+                continue
+            yield reconcile_one(handler, doc, ctx, options)
+        prune = getattr(handler, "prune", None)
+        if prune is not None:
+            yield from prune(of_kind, ctx, options)

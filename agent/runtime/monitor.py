@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent.fsutil.atomic import atomic_write
+from agent.runtime import linux, procs, sandbox
 
 BACKOFF_START = 0.1
 BACKOFF_MAX = 60.0
@@ -44,6 +45,10 @@ class MonitorConfig:
     stop_timeout: float = 10.0
     log_max_size: int = 10 << 20  # rotation: log -> log.1 ... log.(max_files-1)
     log_max_files: int = 3
+    sandbox: dict[str, object] | None = None  # SandboxConfig fields; None: no isolation
+    proxy: dict[str, object] | None = None    # {"target": ip, "ports": [...]}, see proxy.py
+    listen_fds: list[int] = field(default_factory=list)  # the published ports' sockets
+    on_exit: list[str] | None = None  # run detached once the container is down for good
     extra: dict[str, object] = field(default_factory=dict)
 
 
@@ -118,14 +123,32 @@ def should_restart(policy: str, exit_code: int, restarts: int, stopped: bool) ->
     return False
 
 
+def _run_detached(argv: list[str]) -> None:
+    """The runtime's clean-up (network, --rm) needs the agent's libraries, which a monitor
+    never loads: it runs as its own process, in its own session, not waited for."""
+    child = os.fork()
+    if child == 0:
+        try:
+            os.setsid()
+            if os.fork() == 0:
+                null = os.open(os.devnull, os.O_RDWR)
+                for fd in (0, 1, 2):
+                    os.dup2(null, fd)
+                os.execv(argv[0], argv)  # noqa: S606
+        finally:
+            os._exit(0)
+    os.waitpid(child, 0)
+
+
 class Monitor:
     """Runs one container process to the end of its restart policy (or a stop)."""
 
     def __init__(self, config: MonitorConfig) -> None:
         self.config = config
         self.stopping = False
-        self.state: dict[str, object] = {"monitor_pid": os.getpid(), "restart_count": 0,
-                                         **config.extra}
+        self.state: dict[str, object] = {"monitor_pid": os.getpid(),
+                                         "monitor_start": procs.start_time(os.getpid()),
+                                         "restart_count": 0, **config.extra}
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
 
     def _save(self, **changes: object) -> None:
@@ -136,7 +159,22 @@ class Monitor:
         self.stopping = True
         os.write(self._wake_w, b"s")
 
+    def _start_proxy(self) -> object:
+        """docker-proxy's job, for the host's loopback: served on the published ports'
+        sockets the runtime reserved and handed over (imported only when there are)."""
+        from agent.runtime.network.proxy import Proxy
+
+        spec = self.config.proxy or {}
+        proxy = Proxy.from_fds(str(spec["target"]), self.config.listen_fds,
+                               [int(p) for p in spec["ports"]])  # type: ignore[union-attr]
+        proxy.start()
+        return proxy
+
     def run(self) -> int:
+        if self.config.sandbox is not None:
+            linux.set_child_subreaper()  # the init is adopted when its launcher exits
+        if self.config.proxy and self.config.listen_fds:
+            self._start_proxy()
         previous = {signum: signal.signal(signum, self._on_signal)
                     for signum in (signal.SIGTERM, signal.SIGINT)}
         log = JsonFileLog(self.config.log, self.config.log_max_size, self.config.log_max_files)
@@ -161,11 +199,23 @@ class Monitor:
             log.close()
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
+            if self.config.on_exit:
+                _run_detached(self.config.on_exit)
 
-    def _spawn(self) -> tuple[int, int, int]:
+    def _spawn(self, log: JsonFileLog) -> tuple[int, int, int]:
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         env = dict(entry.split("=", 1) for entry in self.config.env if "=" in entry)
+        if self.config.sandbox is not None:
+            try:
+                launched = self._launch(env, out_w, err_w)
+            finally:
+                os.close(out_w)
+                os.close(err_w)
+            if launched.error:
+                log.write("stderr", launched.error.encode() + b"\n")
+            self.state["error"] = launched.error
+            return launched.pid, out_r, err_r
         pid = os.fork()
         if pid == 0:  # the container process
             try:
@@ -185,8 +235,23 @@ class Monitor:
         os.close(err_w)
         return pid, out_r, err_r
 
+    def _launch(self, env: dict[str, str], out_w: int, err_w: int) -> sandbox.Launched:
+        null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            return sandbox.launch(sandbox.SandboxConfig.from_dict(dict(self.config.sandbox or {})),
+                                  self.config.argv, env, self.config.cwd, stdin=null,
+                                  stdout=out_w, stderr=err_w)
+        finally:
+            os.close(null)
+
     def _run_once(self, log: JsonFileLog) -> int:
-        pid, out_r, err_r = self._spawn()
+        try:
+            pid, out_r, err_r = self._spawn(log)
+        except sandbox.LaunchError as exc:
+            log.write("stderr", f"{exc}\n".encode())
+            self._save(status="exited", pid=None, error=str(exc), started_at=_now(),
+                       exit_code=sandbox.EXIT_SETUP_FAILED, finished_at=_now())
+            return sandbox.EXIT_SETUP_FAILED
         pidfd = os.pidfd_open(pid)
         self._save(status="running", pid=pid, started_at=_now(), exit_code=None)
         streams = {out_r: "stdout", err_r: "stderr"}

@@ -21,11 +21,13 @@ from dataclasses import asdict, dataclass, field
 
 from agent.errors import PyprovError
 from agent.model import Container
+from agent.model.syntax.paths import normalize_path
 from agent.oci.config import ImageConfig
 
 SPEC_VERSION = 1
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_STOP_SIGNAL = "SIGTERM"
+KERNEL_DIRS = ("/proc", "/sys", "/dev")
 
 
 class SpecError(PyprovError):
@@ -51,6 +53,8 @@ class ContainerSpec:
     mem_limit: int | None
     cpus: float | None
     pids_limit: int | None
+    network: str = "bridge"
+    volumes_from: tuple[str, ...] = ()
     version: int = field(default=SPEC_VERSION)
 
     def to_json(self) -> str:
@@ -87,9 +91,35 @@ def _env(doc: Container, config: ImageConfig) -> tuple[str, ...]:
     return tuple(f"{k}={v}" for k, v in merged.items())
 
 
-def compose_spec(doc: Container, config: ImageConfig, image_digest: str) -> ContainerSpec:
+def _working_dir(doc: Container, config: ImageConfig) -> str:
+    """A working dir on the kernel's own filesystems could reach the host through
+    ``/proc/self/fd`` (runc's CVE-2024-21626): refused, from the image or the manifest."""
+    working_dir = normalize_path(doc.working_dir or config.working_dir or "/")
+    if any(working_dir == top or working_dir.startswith(top + "/")
+           for top in KERNEL_DIRS):
+        raise SpecError(f"container {doc.name}: working dir {working_dir} is inside "
+                        f"{', '.join(KERNEL_DIRS)}, which the runtime mounts: refused")
+    return working_dir
+
+
+def _image_volumes(doc: Container, config: ImageConfig) -> tuple[str, ...]:
+    """The image's VOLUMEs not covered by the manifest; one that climbs (``..``) or names
+    the root is refused: the image is not trusted to choose what gets mounted where."""
     covered = {volume.target for volume in doc.volumes}
-    anonymous = tuple(v for v in config.volumes if v.rstrip("/") not in covered)
+    found = []
+    for raw in config.volumes:
+        target = normalize_path("/" + raw.lstrip("/"))
+        if ".." in raw.split("/") or target == "/" or any(
+                target == top or target.startswith(top + "/") for top in KERNEL_DIRS):
+            raise SpecError(f"container {doc.name}: the image declares VOLUME {raw!r}, "
+                            "which is not a plain path below / : refused")
+        if target not in covered:
+            found.append(target)
+    return tuple(dict.fromkeys(found))
+
+
+def compose_spec(doc: Container, config: ImageConfig, image_digest: str) -> ContainerSpec:
+    anonymous = _image_volumes(doc, config)
     labels = {**config.labels, **{k: v or "" for k, v in doc.labels.items()}}
     return ContainerSpec(
         name=doc.name,
@@ -97,7 +127,7 @@ def compose_spec(doc: Container, config: ImageConfig, image_digest: str) -> Cont
         image_digest=image_digest,
         argv=_argv(doc, config),
         env=_env(doc, config),
-        working_dir=doc.working_dir or config.working_dir or "/",
+        working_dir=_working_dir(doc, config),
         user=doc.user if doc.user is not None else config.user,
         hostname=doc.hostname,
         stop_signal=config.stop_signal or DEFAULT_STOP_SIGNAL,
@@ -109,6 +139,8 @@ def compose_spec(doc: Container, config: ImageConfig, image_digest: str) -> Cont
         mem_limit=doc.mem_limit,
         cpus=doc.cpus,
         pids_limit=doc.pids_limit,
+        network=doc.network,
+        volumes_from=doc.volumes_from,
     )
 
 

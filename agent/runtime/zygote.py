@@ -5,47 +5,91 @@ Measured here: a monitor exec'd as its own ``python -I -S`` costs 2.8 MiB PSS (o
 docker's 2.5 MiB shim); the same monitor forked from this zygote (``gc.freeze()`` first,
 so the collector does not touch, and unshare, the inherited objects) costs 0.4-0.5 MiB.
 
-The zygote is started detached from the agent (containers outlive agent restarts), runs
-with the standard library only, and listens on a unix socket (0600, same-uid peers).
-One request per connection, a JSON line: ``{"start": MonitorConfig fields}``; the answer
-is ``{"ok": true}`` (the monitor writes its pid in its state file). Each monitor is its
-own process in its own session: a crash touches one container, and the zygote exiting
-touches none.
+The zygote runs without site-packages (``python -I -S``, pyprov's directory put on
+``sys.path`` by its starter), detached from the agent (containers outlive agent
+restarts), and listens on a unix socket (0600, same-uid peers). One request per
+connection, a JSON line ``{"start": MonitorConfig fields, "build": ...}`` with the
+published ports' listening sockets passed alongside (SCM_RIGHTS): the monitor inherits
+them and serves the loopback proxy on them. The answer is ``{"ok": true, "pid": N}``.
+A zygote of another build answers ``{"ok": false, "stale": true}`` and exits, so an
+upgrade is picked up by the next start. Each monitor is its own process in its own
+session: a crash touches one container, and the zygote exiting touches none.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
 import signal
 import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 
+import agent.runtime.network.proxy  # noqa: F401 - loaded before gc.freeze: shared by monitors
 from agent.runtime.monitor import Monitor, MonitorConfig
 from agent.unixsock import listen_private, peer
 
 MAX_REQUEST = 1 << 20
+MAX_FDS = 256
+START_TIMEOUT = 10.0
 
 
-def _start(request: dict[str, object]) -> int:
-    """Fork a monitor for one container; its pid."""
+class ZygoteError(OSError):
+    """The zygote could not be reached, started, or refused a start."""
+
+
+def _start(request: dict[str, object], fds: list[int], close: list[int]) -> int:
+    """Fork a monitor for one container; its pid (read back through a pipe). ``close``:
+    the zygote's own descriptors, which no monitor keeps."""
     config = MonitorConfig(**request)  # type: ignore[arg-type]
-    pid = os.fork()
-    if pid == 0:
+    config.listen_fds = fds
+    pid_r, pid_w = os.pipe2(os.O_CLOEXEC)
+    child = os.fork()
+    if child == 0:
         code = 1
         try:
+            os.close(pid_r)
+            for fd in close:
+                os.close(fd)
             os.setsid()
             # Forked twice: the monitor is reparented away from the zygote.
-            code = Monitor(config).run() if os.fork() == 0 else 0
+            if os.fork() == 0:
+                os.write(pid_w, str(os.getpid()).encode())
+                os.close(pid_w)
+                code = Monitor(config).run()
+            else:
+                code = 0
         finally:
             os._exit(code & 0xFF)
-    os.waitpid(pid, 0)
-    return pid
+    os.close(pid_w)
+    os.waitpid(child, 0)
+    with os.fdopen(pid_r, "rb") as pipe:
+        pid = pipe.read()
+    if not pid:
+        raise OSError("the monitor died before it started")
+    return int(pid)
 
 
-def serve(path: str) -> None:
+def _receive(conn: socket.socket) -> tuple[dict[str, object], list[int]]:
+    data, fds = b"", []
+    while not data.endswith(b"\n"):
+        chunk, more, _flags, _addr = socket.recv_fds(conn, MAX_REQUEST, MAX_FDS)
+        fds.extend(more)
+        if not chunk:
+            break
+        data += chunk
+        if len(data) > MAX_REQUEST:
+            raise ValueError("request too large")
+    for fd in fds:
+        os.set_inheritable(fd, False)
+    return json.loads(data), fds
+
+
+def serve(path: str, build: str) -> None:
     server = listen_private(Path(path))
     gc.freeze()  # everything imported so far is shared with every monitor, untouched
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -55,25 +99,85 @@ def serve(path: str) -> None:
         with conn:
             if peer(conn).uid != uid:
                 continue
+            fds: list[int] = []
+            stale = False
             try:
-                request = json.loads(conn.makefile("rb").readline(MAX_REQUEST))
-                _start(request["start"])
-                answer: dict[str, object] = {"ok": True}
+                request, fds = _receive(conn)
+                if request.get("build", build) != build:
+                    answer: dict[str, object] = {"ok": False, "stale": True,
+                                                 "error": "the zygote is of another build"}
+                    stale = True
+                else:
+                    pid = _start(request["start"], fds,  # type: ignore[arg-type]
+                                 [server.fileno(), conn.fileno()])
+                    answer = {"ok": True, "pid": pid}
             except (ValueError, KeyError, TypeError, OSError) as exc:
                 answer = {"ok": False, "error": str(exc)}
+            finally:
+                for fd in fds:
+                    os.close(fd)
             conn.sendall(json.dumps(answer).encode() + b"\n")
+        if stale:
+            with contextlib.suppress(FileNotFoundError):
+                Path(path).unlink()
+            return
 
 
-def request_start(path: str, config: dict[str, object], timeout: float = 10.0) -> None:
-    """Ask the zygote at ``path`` to start a monitor (raises OSError on refusal)."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+def request_start(path: str, config: dict[str, object], fds: list[int] | None = None,
+                  build: str | None = None, timeout: float = 10.0) -> int:
+    """Ask the zygote at ``path`` to start a monitor; the monitor's pid.
+    Raises ZygoteError (``stale`` set when the zygote is of another build)."""
+    request: dict[str, object] = {"start": config}
+    if build is not None:
+        request["build"] = build
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as conn:
         conn.settimeout(timeout)
-        conn.connect(path)
-        conn.sendall(json.dumps({"start": config}).encode() + b"\n")
+        try:
+            conn.connect(path)
+        except OSError as exc:
+            raise ZygoteError(f"cannot reach the monitor zygote at {path}: {exc}") from exc
+        payload = json.dumps(request).encode() + b"\n"
+        socket.send_fds(conn, [payload], list(fds or []))
         answer = json.loads(conn.makefile("rb").readline(MAX_REQUEST) or b"{}")
     if not answer.get("ok"):
-        raise OSError(f"the monitor zygote refused: {answer.get('error', 'no answer')}")
+        error = ZygoteError(f"the monitor zygote refused: {answer.get('error', 'no answer')}")
+        error.stale = bool(answer.get("stale"))  # type: ignore[attr-defined]
+        raise error
+    return int(answer["pid"])
+
+
+def launch_zygote(path: Path, build: str, log: Path) -> int:
+    """Start a zygote detached (own session, no site-packages, stdio to ``log``) and wait
+    for its socket; its pid."""
+    package_parent = str(Path(__file__).resolve().parents[2])
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); "
+            "from agent.runtime.zygote import main; main(sys.argv[2:])")
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        child = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", code, package_parent, str(path), build],
+            stdin=subprocess.DEVNULL, stdout=fd, stderr=fd, close_fds=True,
+            start_new_session=True, cwd="/")
+    finally:
+        os.close(fd)
+    deadline = time.monotonic() + START_TIMEOUT
+    while not path.exists():
+        if child.poll() is not None:
+            raise ZygoteError(f"the monitor zygote exited at once (code {child.returncode}); "
+                              f"see {log}")
+        if time.monotonic() > deadline:
+            child.kill()
+            raise ZygoteError(f"the monitor zygote did not listen in {START_TIMEOUT:.0f} s")
+        time.sleep(0.005)
+    return child.pid
+
+
+def main(argv: list[str]) -> None:
+    path, build = argv[0], argv[1] if len(argv) > 1 else ""
+    serve(path, build)
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1])
+    main(sys.argv[1:])

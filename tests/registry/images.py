@@ -182,7 +182,9 @@ def build_index(images: Sequence[Image], media: MediaTypes) -> ImageIndex:
 
 # ---------------------------------------------------------------------- busybox
 
-APPLETS = ("cat", "env", "false", "httpd", "id", "ls", "sh", "sleep", "true")
+APPLETS = ("cat", "date", "env", "false", "grep", "hostname", "httpd", "id", "kill", "ls",
+           "mkdir", "mount", "ps", "sh", "sleep", "stty", "test", "touch", "tr", "true", "tty",
+           "wget")
 WWW_UID = 33
 BUSYBOX_CONFIG: Mapping[str, Any] = {
     "Entrypoint": ["/bin/httpd", "-f", "-v"],

@@ -115,6 +115,10 @@ class CgroupDriver(Protocol):
     def attach(self, name: str, pid: int) -> None:
         """Move process ``pid`` (all its threads) into the cgroup."""
 
+    def procs_files(self, name: str) -> list[Path]:
+        """The ``cgroup.procs`` files a process writes its own pid to, to join the cgroup
+        (the container's launcher does, so its init is born inside)."""
+
     def pids(self, name: str) -> list[int]:
         """The processes in the cgroup now, sorted."""
 

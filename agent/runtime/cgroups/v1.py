@@ -93,8 +93,11 @@ class V1Driver:
             write_value(pids / "pids.max", "max" if limits.pids is None else str(limits.pids))
 
     def attach(self, name: str, pid: int) -> None:
-        for directory in self._dirs(name):
-            write_value(directory / "cgroup.procs", str(pid))
+        for procs in self.procs_files(name):
+            write_value(procs, str(pid))
+
+    def procs_files(self, name: str) -> list[Path]:
+        return [directory / "cgroup.procs" for directory in self._dirs(name)]
 
     def pids(self, name: str) -> list[int]:
         return read_pids(self._dirs(name)[-1] / "cgroup.procs")

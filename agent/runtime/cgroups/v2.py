@@ -91,6 +91,9 @@ class V2Driver:
     def attach(self, name: str, pid: int) -> None:
         write_value(self._dir(name) / "cgroup.procs", str(pid))
 
+    def procs_files(self, name: str) -> list[Path]:
+        return [self._dir(name) / "cgroup.procs"]
+
     def pids(self, name: str) -> list[int]:
         return read_pids(self._dir(name) / "cgroup.procs")
 

@@ -1,0 +1,95 @@
+"""Reading a container's json-file log back (``pyprov logs [-f] [--tail N] [-t]``).
+
+The monitor writes ``<id>-json.log`` and rotates it to ``.1``, ``.2`` ...; a read goes
+oldest file first. ``follow`` keeps reading the live file, reopening it when the monitor
+rotates it (a new inode at the same name), until ``done()`` says the container is down
+and nothing more arrives.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+POLL = 0.05
+
+
+@dataclass(frozen=True)
+class LogLine:
+    stream: str   # stdout | stderr
+    text: str
+    time: str
+
+
+def _parse(raw: bytes) -> LogLine | None:
+    try:
+        record = json.loads(raw)
+        return LogLine(str(record.get("stream", "stdout")), str(record["log"]),
+                       str(record.get("time", "")))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None  # a torn last line (the monitor was killed mid-write)
+
+
+def _files(log: Path) -> list[Path]:
+    rotated = []
+    index = 1
+    while (candidate := log.with_name(f"{log.name}.{index}")).exists():
+        rotated.append(candidate)
+        index += 1
+    return [*reversed(rotated), log]
+
+
+def read(log: Path, tail: int | None = None) -> list[LogLine]:
+    lines: deque[LogLine] = deque(maxlen=tail if tail is not None and tail >= 0 else None)
+    for path in _files(log):
+        try:
+            with path.open("rb") as handle:
+                for raw in handle:
+                    if (line := _parse(raw)) is not None:
+                        lines.append(line)
+        except FileNotFoundError:
+            continue
+    return list(lines)
+
+
+def follow(log: Path, done: Callable[[], bool], tail: int | None = None) -> Iterator[LogLine]:
+    """The last ``tail`` lines, then every new one until ``done()`` and the file is
+    drained."""
+    yield from read(log, tail)
+    handle = log.open("rb")
+    try:
+        handle.seek(0, os.SEEK_END)
+        pending = b""
+        finished = False
+        while True:
+            chunk = handle.read()
+            if chunk:
+                pending += chunk
+                *complete, pending = pending.split(b"\n")
+                for raw in complete:
+                    if (line := _parse(raw)) is not None:
+                        yield line
+                continue
+            if _rotated(log, handle):
+                handle.close()
+                handle = log.open("rb")
+                continue
+            if finished:
+                return
+            finished = done()  # one more read after it is down: drain what is left
+            if not finished:
+                time.sleep(POLL)
+    finally:
+        handle.close()
+
+
+def _rotated(log: Path, handle: object) -> bool:
+    try:
+        return log.stat().st_ino != os.fstat(handle.fileno()).st_ino  # type: ignore[attr-defined]
+    except FileNotFoundError:
+        return False
