@@ -44,6 +44,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     images.add_argument("--verify", action="store_true",
                         help="re-hash every blob and unpacked layer; exit 4 on any damage")
     rmi = command("rmi", "remove image names; unreferenced data is collected")
+    rmi.add_argument("-f", "--force", action="store_true",
+                     help="untag even if a container uses it (its data stays until then)")
     rmi.add_argument("names", nargs="+")
     inspect = command("inspect", "an image's manifest and config as JSON")
     inspect.add_argument("name")

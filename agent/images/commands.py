@@ -105,15 +105,27 @@ def _images(args: argparse.Namespace, state: StateDir, _: TextIO, out: TextIO) -
 def _rmi(args: argparse.Namespace, state: StateDir, _: TextIO, out: TextIO) -> int:
     from agent.images.gc import collect
 
+    from agent.runtime.records import ContainerStore
+
     store = store_for(state)
+    users = {record.spec["image_digest"]: record for record in ContainerStore(
+        state.containers).all()}
     missing = []
     for name in args.names:
         full = str(parse_reference(name))
+        image = store.image(full)
+        user = users.get(image.manifest.digest) if image else None
+        last_name = image is not None and not any(
+            other.manifest.digest == image.manifest.digest and other.name != full
+            for other in store.images())
+        if user is not None and last_name and not args.force:
+            raise PyprovError(f"conflict: unable to remove {name} (must force): container "
+                              f"{user.short_id} ({user.name}) is using it")
         if store.remove_image(full):
             print(f"Untagged: {parse_reference(name).familiar}", file=out)
         else:
             missing.append(name)
-    done = collect(store)
+    done = collect(store, frozenset(users))
     for digest in done.blobs:
         print(f"Deleted: {digest}", file=out)
     if missing:

@@ -15,7 +15,8 @@ import time
 from dataclasses import dataclass, field
 
 from agent.errors import PyprovError
-from agent.store.layout import ImageStore
+from agent.oci.media import Descriptor
+from agent.store.layout import ImageStore, StoredImage
 
 PARTIAL_MAX_AGE = 24 * 3600
 READ_CHUNK = 1 << 20
@@ -29,9 +30,21 @@ class Collected:
     freed: int = 0
 
 
-def _reachable(store: ImageStore) -> tuple[set[str], set[str]]:
+def _reachable(store: ImageStore, in_use: frozenset[str]) -> tuple[set[str], set[str]]:
     blobs: set[str] = set()
     layers: set[str] = set()
+    named = {image.manifest.digest for image in store.images()}
+    for digest in in_use - named:  # untagged, yet a container runs from it
+        if store.has_blob(digest):
+            store_image = StoredImage(digest, Descriptor("", digest, 0), digest)  # type read inside
+            blobs.add(digest)
+            try:
+                manifest = store.manifest_of(store_image)
+                blobs.add(manifest.config.digest)
+                blobs.update(layer.digest for layer in manifest.layers)
+                layers.update(store.config_of(store_image).diff_ids)
+            except (PyprovError, OSError):
+                continue
     for image in store.images():
         blobs.update({image.manifest.digest, image.resolved})  # the index, not its children
         try:
@@ -44,10 +57,12 @@ def _reachable(store: ImageStore) -> tuple[set[str], set[str]]:
     return blobs, layers
 
 
-def collect(store: ImageStore) -> Collected:
+def collect(store: ImageStore, in_use: frozenset[str] = frozenset()) -> Collected:
+    """Delete what no image name, and no container (``in_use``: the manifest digests
+    containers were made from), still needs."""
     done = Collected()
     with store.locked(exclusive=True):
-        blobs, layers = _reachable(store)
+        blobs, layers = _reachable(store, in_use)
         for digest in list(store.blobs()):
             if digest not in blobs:
                 path = store.blob_path(digest)

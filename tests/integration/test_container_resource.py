@@ -59,7 +59,8 @@ kind: Container
 name: web
 image: {image}
 state: {state}
-command: ["sh", "-c", "echo GREETING=$GREETING; exec sleep 600"]
+entrypoint: ["/bin/sh", "-c"]
+command: ["echo GREETING=$GREETING; exec sleep 600"]
 environment:
   GREETING: "{env}"
   DB_PASSWORD: "hunter2"
@@ -93,11 +94,20 @@ def test_create_then_nothing_then_recreate_on_environment_only(
     assert first["State"]["status"] == "running"
     code, events = host.apply()
     assert code == 0, events
-    assert not events["Container/web"]["changed"], events
-    write_manifest(host.manifests, "notes.yml", "# an unrelated edit: a comment-only file\n")
+    assert not events["Container/web"].get("changed"), events
+    write_manifest(host.manifests, "other.yml", f"""\
+# an unrelated edit: another container
+kind: Container
+name: other
+image: {image}
+entrypoint: ["sleep"]
+command: ["600"]
+""")
     container_manifest(host.manifests, image, extra="# a comment in the container's file\n")
-    code, _ = host.apply()
-    assert code == 0
+    code, events = host.apply()
+    assert code == 2, events
+    assert events["Container/other"]["action"] == "create"
+    assert not events["Container/web"].get("changed"), events
     assert host.container("web")["Id"] == first["Id"]  # type: ignore[index]
     container_manifest(host.manifests, image, env="changed")
     code, events = host.apply()
@@ -165,7 +175,7 @@ def test_unnamed_managed_containers_are_pruned_hand_made_ones_kept(
     (host.manifests / "web.yml").unlink()
     write_manifest(host.manifests, "image.yml", f"kind: Image\nname: {image}\n")
     code, events = host.apply()
-    assert code == 2
+    assert code == 2, events
     assert events["Container/web"]["action"] == "delete"
     assert host.container("web") is None
     assert host.container("by-hand")["State"]["status"] == "running"  # type: ignore[index]
@@ -185,7 +195,7 @@ def test_hostile_images_are_refused_and_nothing_is_created(
         write_manifest(host.manifests, "image.yml", f"kind: Image\nname: {ref}\n")
         container_manifest(host.manifests, ref)
         code, events = host.apply()
-        assert code == 4, (tag, events)
+        assert code == 6, (tag, events)  # the image was pulled (changed), the container failed
         assert events["Container/web"]["failed"], (tag, events)
         assert "refused" in events["Container/web"]["error"], events
         assert host.container("web") is None

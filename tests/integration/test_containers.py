@@ -418,3 +418,37 @@ def test_an_image_passwd_linking_to_the_hosts_is_never_the_hosts(
     assert result.code == 125, result
     assert "user" in result.stderr, result
     assert "pw" not in host.ok("ps", "-a")
+
+
+def test_an_image_in_use_is_kept_until_its_containers_go(host: Host) -> None:
+    host.ok("tag", host.image, "127.0.0.1:1/kept:1")
+    host.ok("run", "-d", "--name", "user", "--entrypoint", "sleep", "127.0.0.1:1/kept:1", "300")
+    try:
+        host.ok("rmi", "127.0.0.1:1/kept:1")  # another name remains: just untagged
+        refused = host("rmi", host.image)  # the last name of an image a container uses
+        assert refused.code == 4
+        assert "user" in refused.stderr
+        host.ok("rmi", "-f", host.image)
+        host.ok("stop", "-t", "0", "user")
+        host.ok("start", "user")  # its layers were kept for it
+        assert host.inspect("user")["State"]["status"] == "running"  # type: ignore[index]
+    finally:
+        host.ok("rm", "-f", "user")
+        host.ok("pull", "-q", host.image)
+
+
+def test_a_container_that_exits_gives_its_ports_back(host: Host) -> None:
+    port = free_port()
+    host.ok("run", "-d", "--name", "brief", "-p", f"{port}:80", "--entrypoint", "sleep",
+            host.image, "0.5")
+    try:
+        def nat_rules() -> str:
+            return subprocess.run(["iptables-save", "-t", "nat"], capture_output=True,
+                                  text=True, check=True).stdout
+        assert f"--dport {port}" in nat_rules()
+        wait_for(lambda: f"--dport {port}" not in nat_rules(), what="the exit clean-up")
+        assert host.inspect("brief")["NetworkSettings"]["Ports"] == []  # type: ignore[index]
+        with socket.socket() as again:
+            again.bind(("0.0.0.0", port))  # noqa: S104 - free again
+    finally:
+        host.ok("rm", "-f", "brief")
