@@ -21,9 +21,10 @@ COMMANDS = ("run", "ps", "logs", "exec", "stop", "start", "restart", "rm", "port
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     def command(name: str, help_text: str | None) -> argparse.ArgumentParser:
-        kwargs = {"help": help_text} if help_text else {}
         # -h is --hostname for run, as in docker: --help only, for every command alike.
-        parser: argparse.ArgumentParser = sub.add_parser(name, add_help=False, **kwargs)
+        parser: argparse.ArgumentParser = (
+            sub.add_parser(name, add_help=False, help=help_text) if help_text
+            else sub.add_parser(name, add_help=False))
         parser.add_argument("--help", action="help", help="show this help and exit")
         parser.add_argument("--state-dir", help="default $PYPROV_STATE_DIR or /var/lib/pyprov")
         return parser
@@ -54,7 +55,7 @@ def _register_run(run: argparse.ArgumentParser) -> None:
     run.add_argument("-h", "--hostname")
     run.add_argument("-m", "--memory")
     run.add_argument("--cpus")
-    run.add_argument("--pids-limit")
+    run.add_argument("--pids-limit", type=int)
     run.add_argument("--volumes-from", action="append", default=[])
     run.add_argument("image")
     run.add_argument("cmd", nargs=argparse.REMAINDER)

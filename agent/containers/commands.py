@@ -132,15 +132,30 @@ def _attach(runtime: Runtime, record: ContainerRecord, out: TextIO) -> int:
             last.update(json.loads((directory / "state.json").read_bytes()))
         return not with_state.monitor_pid
 
-    for line in follow(directory / f"{record.id}-json.log", done, tail=-1):
-        stream = sys.stderr if line.stream == "stderr" else out
-        stream.write(line.text)
-        stream.flush()
+    monitor = runtime.status(record).monitor_pid
+    wake = _pidfd(monitor)
+    try:
+        for line in follow(directory / f"{record.id}-json.log", done, tail=-1, wake_fd=wake):
+            stream = sys.stderr if line.stream == "stderr" else out
+            stream.write(line.text)
+            stream.flush()
+    finally:
+        if wake is not None:
+            os.close(wake)
     code = last.get("exit_code")
     if record.auto_remove:  # gone before the prompt returns, as docker run --rm
         with contextlib.suppress(ContainerError, OSError):
             runtime.remove(runtime.store.load(record.id), force=True, volumes=True)
     return int(code) if isinstance(code, int) else EXIT_RUN_FAILED
+
+
+def _pidfd(pid: int | None) -> int | None:
+    if not pid:
+        return None
+    try:
+        return os.pidfd_open(pid)
+    except OSError:
+        return None
 
 
 # -- ps ------------------------------------------------------------------------------------
@@ -224,16 +239,16 @@ def _exec(args: argparse.Namespace, runtime: Runtime, _: TextIO, out: TextIO) ->
     cgroup = [str(p) for p in runtime.cgroups.procs_files(f"pyprov/{record.id}")
               if p.exists()]
     out.flush()
-    return run_exec(ExecRequest(
+    return int(run_exec(ExecRequest(
         pid=status.pid, argv=tuple(args.cmd), env=tuple(env),
         cwd=args.workdir or record.spec["working_dir"], uid=uid, gid=gid, groups=groups,
-        tty=args.tty, interactive=args.interactive, cgroup_procs=tuple(cgroup)))
+        tty=args.tty, interactive=args.interactive, cgroup_procs=tuple(cgroup))))
 
 
 def _top(args: argparse.Namespace, runtime: Runtime, _: TextIO, out: TextIO) -> int:
     from agent.runtime.top import format_table, processes
 
-    _, status = _running(runtime, args.container)
+    status = _running(runtime, args.container)[1]
     print(format_table(processes(status.pid or 0)), file=out, end="")
     return 0
 
@@ -244,7 +259,7 @@ def _each(args: argparse.Namespace, runtime: Runtime, out: TextIO, action: Any) 
     failed = 0
     for reference in args.containers:
         try:
-            action(runtime.store.find(reference))
+            action(runtime.store.find(str(reference)))
             print(reference, file=out)
         except (ContainerError, OSError) as exc:
             print(f"pyprov {args.command}: {exc}", file=sys.stderr)
@@ -287,7 +302,7 @@ def _port(args: argparse.Namespace, runtime: Runtime, _: TextIO, out: TextIO) ->
 
 
 def _exited(args: argparse.Namespace, runtime: Runtime, _: TextIO, __: TextIO) -> int:
-    runtime.exited(runtime.store.load(args.id))
+    runtime.exited(args.id)
     return 0
 
 

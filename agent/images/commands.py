@@ -104,7 +104,6 @@ def _images(args: argparse.Namespace, state: StateDir, _: TextIO, out: TextIO) -
 
 def _rmi(args: argparse.Namespace, state: StateDir, _: TextIO, out: TextIO) -> int:
     from agent.images.gc import collect
-
     from agent.runtime.records import ContainerStore
 
     store = store_for(state)

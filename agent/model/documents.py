@@ -12,7 +12,6 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AliasChoices,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -181,11 +180,21 @@ class Container(_Document):
     mem_limit: Annotated[int, BeforeValidator(parse_memory)] | None = None
     cpus: Annotated[float, BeforeValidator(parse_cpus)] | None = None
     pids_limit: Annotated[int, BeforeValidator(parse_pids)] | None = None
-    network: Literal["bridge", "host", "none"] = Field(
-        default="bridge", validation_alias=AliasChoices("network", "network_mode"))
+    network: Literal["bridge", "host", "none"] = "bridge"
     volumes_from: tuple[str, ...] = Field(default=(), max_length=_MAX_LIST)
 
     _name = field_validator("name")(_check_name)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _network_mode(cls, value: Any) -> Any:
+        """compose spells it ``network_mode``; both names are accepted, not both at once."""
+        if isinstance(value, dict) and "network_mode" in value:
+            if "network" in value:
+                raise SyntaxProblem("give network or network_mode, not both")
+            value = {**value, "network": value["network_mode"]}
+            del value["network_mode"]
+        return value
 
     @field_validator("volumes_from")
     @classmethod

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import PyprovError
-from agent.model.syntax.ports import PortMapping
 from agent.oci import media
 from agent.oci.config import MAX_CONFIG, ImageConfig, parse_config
 from agent.oci.media import ImageManifest
@@ -38,6 +37,7 @@ from agent.runtime.records import (
     ContainerRecord,
     ContainerStore,
     NameInUse,
+    NoSuchContainer,
 )
 from agent.runtime.sandbox import BindMount
 from agent.runtime.spec import ContainerSpec
@@ -127,7 +127,7 @@ class Runtime:
             if holder is not None:
                 raise NameInUse(spec.name, holder.id)
             if spec.network == "bridge" and spec.ports:  # taken: refused, nothing made
-                self.network.reserve([PortMapping.model_validate(p) for p in spec.ports]).close()
+                self.network.reserve(_mappings(spec.ports)).close()
             inherited = self._inherited_mounts(spec.volumes_from)
             config, layers = self.image_config(spec.image_digest)
             del config
@@ -202,12 +202,18 @@ class Runtime:
     # -- start ----------------------------------------------------------------------------
 
     def start(self, record: ContainerRecord) -> Status:
+        """Under the store's lock: the exit hook of its previous run must not release
+        the network this start is setting up."""
+        with self.store.locked():
+            return self._start(record)
+
+    def _start(self, record: ContainerRecord) -> Status:
         status = self.status(record)
         if status.monitor_pid:
             return status  # running, or restarting under its monitor's policy
         spec = record.spec
         directory = self.store.directory(record.id)
-        mappings = [PortMapping.model_validate(p) for p in spec["ports"]]
+        mappings = _mappings(spec["ports"])
         bridge = spec.get("network", "bridge") == "bridge"
         reservation = self.network.reserve(mappings) if bridge and mappings else None
         try:
@@ -351,8 +357,7 @@ class Runtime:
         if record.network is not None or record.ports:
             self.network.detach(record.id)
             record.network, record.ports = None, []
-        with contextlib.suppress(ContainerError, FileNotFoundError):
-            self.store.save(record)
+        self.store.update(record)
         with contextlib.suppress(CgroupError, OSError):
             self.cgroups.remove(f"pyprov/{record.id}")
 
@@ -373,15 +378,30 @@ class Runtime:
                 for name in record.volumes:
                     self.volumes.remove(name)
 
-    def exited(self, record: ContainerRecord) -> None:
+    def exited(self, container_id: str) -> None:
         """Called by the monitor's exit hook: release the network and cgroup of a
-        container that is down for good (and remove a ``--rm`` one)."""
-        if self.status(record).monitor_pid:
-            return  # started again meanwhile
-        if record.auto_remove:
-            self.remove(record, volumes=True)
-        else:
-            self._release_host_parts(record)
+        container that is down for good (and remove a ``--rm`` one). Under the store's
+        lock, from the record on disk: a removal or a new start may have come first."""
+        with self.store.locked():
+            try:
+                record = self.store.load(container_id)
+            except NoSuchContainer:
+                return
+            if self.status(record).monitor_pid:
+                return  # started again meanwhile
+            if not record.auto_remove:
+                self._release_host_parts(record)
+                return
+        self.remove(record, volumes=True)
+
+
+def _mappings(ports: Any) -> list[Any]:
+    """The spec's normalized ``-p`` strings, parsed again by the one parser (a pydantic
+    model: imported only by containers that publish ports)."""
+    if not ports:
+        return []
+    from agent.model.syntax.ports import PortMapping
+    return [PortMapping.model_validate(port) for port in ports]
 
 
 def _hash(spec: ContainerSpec) -> str:

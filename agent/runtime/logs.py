@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -57,9 +58,11 @@ def read(log: Path, tail: int | None = None) -> list[LogLine]:
     return list(lines)
 
 
-def follow(log: Path, done: Callable[[], bool], tail: int | None = None) -> Iterator[LogLine]:
+def follow(log: Path, done: Callable[[], bool], tail: int | None = None,
+           wake_fd: int | None = None) -> Iterator[LogLine]:
     """The last ``tail`` lines, then every new one until ``done()`` and the file is
-    drained."""
+    drained. ``wake_fd`` (the monitor's pidfd): readable when it exits, which ends a
+    wait at once instead of at the next poll."""
     yield from read(log, tail)
     handle = log.open("rb")
     try:
@@ -83,7 +86,10 @@ def follow(log: Path, done: Callable[[], bool], tail: int | None = None) -> Iter
                 return
             finished = done()  # one more read after it is down: drain what is left
             if not finished:
-                time.sleep(POLL)
+                if wake_fd is None:
+                    time.sleep(POLL)
+                else:
+                    select.select([wake_fd], [], [], POLL)
     finally:
         handle.close()
 

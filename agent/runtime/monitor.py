@@ -165,8 +165,9 @@ class Monitor:
         from agent.runtime.network.proxy import Proxy
 
         spec = self.config.proxy or {}
+        ports = spec["ports"]
         proxy = Proxy.from_fds(str(spec["target"]), self.config.listen_fds,
-                               [int(p) for p in spec["ports"]])  # type: ignore[union-attr]
+                               [int(p) for p in ports] if isinstance(ports, list) else [])
         proxy.start()
         return proxy
 

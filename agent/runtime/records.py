@@ -120,6 +120,13 @@ class ContainerStore:
         atomic_write(self.directory(record.id) / "config.json", record.to_json(), mode=0o600,
                      dir_mode=0o700)
 
+    def update(self, record: ContainerRecord) -> bool:
+        """Save a record that exists; never bring back one removed meanwhile."""
+        if not (self.directory(record.id) / "config.json").exists():
+            return False
+        self.save(record)
+        return True
+
     def load(self, container_id: str) -> ContainerRecord:
         try:
             return ContainerRecord.from_json(

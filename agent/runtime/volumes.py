@@ -110,10 +110,10 @@ class Volumes:
             taken.add(target)
             name = self._anonymous(resolved, target, reuse)
             resolved.mounts.append(BindMount(str(self._fill(name, rootfs, target)), target))
-        for mount in inherited:
-            if mount.target not in taken:
-                taken.add(mount.target)
-                resolved.mounts.append(mount)
+        for bound in inherited:
+            if bound.target not in taken:
+                taken.add(bound.target)
+                resolved.mounts.append(bound)
         return resolved
 
     def _anonymous(self, resolved: ResolvedVolumes, target: str,

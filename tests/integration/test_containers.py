@@ -149,7 +149,8 @@ def test_root_keeps_dockers_default_capabilities_and_a_private_dev(host: Host) -
 def test_a_file_written_inside_is_invisible_on_the_host_except_through_a_volume(
         host: Host, tmp_path: Path) -> None:
     shared = tmp_path / "shared" / "created-by-run"  # missing: made, as docker -v does
-    host.ok("run", "--rm", "-u", "0", "-v", f"{shared}:/shared", "--entrypoint", "sh", host.image, "-c",
+    host.ok("run", "--rm", "-u", "0", "-v", f"{shared}:/shared", "--entrypoint", "sh",
+            host.image, "-c",
             "echo inside > /private.txt; echo shared > /shared/out.txt; touch /tmp/x")
     assert (shared / "out.txt").read_text() == "shared\n"
     assert not Path("/private.txt").exists()
@@ -194,7 +195,8 @@ def test_httpd_published_with_a_read_only_volume_answers_everywhere(
     (www / "index.html").write_text("served from the host's volume\n")
     port = free_port()
     cid = host.ok("run", "-d", "--name", "web", "-p", f"{port}:80", "-v", f"{www}:/www:ro",
-                  "-u", "0", "--entrypoint", "httpd", host.image, "-f", "-p", "80", "-h", "/www").strip()
+                  "-u", "0", "--entrypoint", "httpd", host.image, "-f", "-p", "80",
+                  "-h", "/www").strip()
     try:
         assert len(cid) == 64
         wait_for(lambda: _answers(f"http://127.0.0.1:{port}/"), what="httpd via loopback")
@@ -257,10 +259,12 @@ def test_a_port_already_in_use_is_refused_before_anything_starts(host: Host) -> 
 
 
 def test_network_none_and_host(host: Host) -> None:
-    none = host.ok("run", "--rm", "--network", "none", "--entrypoint", "ls", host.image, "/sys/class/net")
+    none = host.ok("run", "--rm", "--network", "none", "--entrypoint", "ls", host.image,
+                   "/sys/class/net")
     assert none.split() == ["lo"]
     ours = sorted(p.name for p in Path("/sys/class/net").iterdir())
-    shared = host.ok("run", "--rm", "--network", "host", "--entrypoint", "ls", host.image, "/sys/class/net")
+    shared = host.ok("run", "--rm", "--network", "host", "--entrypoint", "ls", host.image,
+                     "/sys/class/net")
     assert sorted(shared.split()) == ours
 
 
@@ -310,7 +314,8 @@ def test_stop_sends_the_images_stop_signal(host: Host) -> None:
 
 
 def test_exec_sees_the_containers_hostname_and_pid_1(host: Host) -> None:
-    host.ok("run", "-d", "--name", "execd", "-h", "exec-box", "--entrypoint", "sleep", host.image, "300")
+    host.ok("run", "-d", "--name", "execd", "-h", "exec-box", "--entrypoint", "sleep",
+            host.image, "300")
     try:
         hostname = host.ok("exec", "execd", "hostname").strip()
         assert hostname == "exec-box"
@@ -358,7 +363,8 @@ def test_containers_outlive_the_zygote_and_the_agent(host: Host) -> None:
 def test_a_volume_source_through_a_symlink_is_refused(host: Host, tmp_path: Path) -> None:
     (tmp_path / "real").mkdir()
     (tmp_path / "link").symlink_to(tmp_path / "real")
-    result = host("run", "--name", "linked", "-v", f"{tmp_path}/link:/data", "--entrypoint", "true", host.image)
+    result = host("run", "--name", "linked", "-v", f"{tmp_path}/link:/data",
+                  "--entrypoint", "true", host.image)
     assert result.code == 125
     assert "symbolic link" in result.stderr
     assert "linked" not in host.ok("ps", "-a")
@@ -402,7 +408,8 @@ def test_volume_targets_through_links_in_the_image_stay_inside(
     (source / "marker").write_text("from the volume\n")
     target = f"pyprov-escape-{os.getpid()}"
     out = host.ok("run", "--rm", "-u", "0", "-v", f"{source}:/data/{target}",
-                  "-v", f"{source}:/abs/{target}-abs", "--entrypoint", "sh", hostile_images["escape"], "-c",
+                  "-v", f"{source}:/abs/{target}-abs", "--entrypoint", "sh",
+                  hostile_images["escape"], "-c",
                   f"cat /etc/{target}/marker /etc/{target}-abs/marker")
     assert out == "from the volume\n" * 2
     assert not Path(f"/etc/{target}").exists()
@@ -452,3 +459,64 @@ def test_a_container_that_exits_gives_its_ports_back(host: Host) -> None:
             again.bind(("0.0.0.0", port))  # noqa: S104 - free again
     finally:
         host.ok("rm", "-f", "brief")
+
+
+def test_named_volumes_are_filled_from_the_image_and_shared_through_volumes_from(
+        host: Host) -> None:
+    volume = f"data{os.getpid()}"
+    host.ok("run", "--rm", "--name", "filler", "-u", "0", "-v", f"{volume}:/var/www",
+            "--entrypoint", "sh", host.image, "-c", "ls -n /var/www; echo kept > /var/www/new")
+    data = host.state / "volumes" / volume / "_data"
+    assert (data / "owned-by-www").read_text() == "uid 33\n"  # copied up from the image
+    assert (data / "owned-by-www").stat().st_uid == 33
+    host.ok("run", "-d", "--name", "holder", "-v", f"{volume}:/var/www", "--entrypoint",
+            "sleep", host.image, "300")
+    try:
+        out = host.ok("run", "--rm", "--volumes-from", "holder:ro", "-u", "0",
+                      "--entrypoint", "sh", host.image, "-c",
+                      "cat /var/www/new; echo x > /var/www/other || echo read-only")
+        assert out.splitlines()[0] == "kept"
+        assert out.splitlines()[-1] == "read-only"
+    finally:
+        host.ok("rm", "-f", "holder")
+    assert data.is_dir()  # a named volume outlives its containers
+
+
+def test_resource_limits_reach_the_cgroup(host: Host) -> None:
+    host.ok("run", "-d", "--name", "limited", "-m", "64m", "--pids-limit", "40",
+            "--cpus", "0.5", "--entrypoint", "sleep", host.image, "300")
+    try:
+        cid = str(host.inspect("limited")["Id"])
+        from agent.runtime.cgroups import detect
+
+        driver = detect()
+        stats = driver.stats(f"pyprov/{cid}")
+        assert stats.get("pids_current", 1) >= 1
+        procs = [Path(p).read_text().split() for p in driver.procs_files(f"pyprov/{cid}")]
+        pid = str(host.inspect("limited")["State"]["pid"])  # type: ignore[index]
+        assert all(pid in listed for listed in procs)
+        memory = [p for p in driver.procs_files(f"pyprov/{cid}") if "memory" in str(p)]
+        if memory:  # cgroup v1 (this machine)
+            limit = memory[0].with_name("memory.limit_in_bytes").read_text().strip()
+            assert limit == str(64 << 20)
+            pids = next(p for p in driver.procs_files(f"pyprov/{cid}") if "pids" in str(p))
+            assert pids.with_name("pids.max").read_text().strip() == "40"
+    finally:
+        host.ok("rm", "-f", "limited")
+
+
+def test_logs_tail_and_follow(host: Host) -> None:
+    host.ok("run", "-d", "--name", "talker", "--entrypoint", "sh", host.image, "-c",
+            "for i in 1 2 3 4 5; do echo line$i; done; sleep 0.5; echo last >&2")
+    try:
+        followed = host("logs", "-f", "talker")
+        assert followed.stdout.split() == [f"line{i}" for i in range(1, 6)]
+        assert followed.stderr.strip() == "last"
+        tail = host("logs", "--tail", "2", "talker")  # the last two of both streams
+        assert tail.stdout.split() == ["line5"]
+        assert tail.stderr.split() == ["last"]
+        stamped = host("logs", "-t", "--tail", "1", "talker").stderr.split()
+        assert stamped[1] == "last"
+        assert _seconds(stamped[0]) > time.time() - 600
+    finally:
+        host.ok("rm", "-f", "talker")

@@ -14,14 +14,21 @@ from agent.reconcile.actions import Action, Options
 from agent.resources.container.observe import ObservedContainer
 
 
+def _env(entries: object) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for entry in entries if isinstance(entries, list | tuple) else ():
+        key, _, value = str(entry).partition("=")
+        found[key] = value
+    return found
+
+
 def _changed_fields(old: dict[str, object], new: dict[str, object]) -> tuple[str, ...]:
     changes = []
     for key in sorted(set(old) | set(new)):
         if old.get(key) == new.get(key) or key == "version":
             continue
         if key == "env":
-            before = dict(str(e).split("=", 1) for e in old.get("env") or () if "=" in str(e))  # type: ignore[attr-defined]
-            after = dict(str(e).split("=", 1) for e in new.get("env") or () if "=" in str(e))  # type: ignore[attr-defined]
+            before, after = _env(old.get("env")), _env(new.get("env"))
             keys = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
             changes.append(f"environment: {', '.join(keys)} changed")
         elif key == "image_digest":
