@@ -22,7 +22,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.errors import PyprovError
 from agent.oci import media
@@ -40,11 +40,13 @@ from agent.runtime.records import (
     NoSuchContainer,
 )
 from agent.runtime.sandbox import BindMount
-from agent.runtime.spec import ContainerSpec
 from agent.runtime.volumes import Volumes
 from agent.runtime.zygote import ZygoteError, launch_zygote, request_start
 from agent.state import StateDir
 from agent.store.layout import ImageStore
+
+if TYPE_CHECKING:
+    from agent.runtime.spec import ContainerSpec
 
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0

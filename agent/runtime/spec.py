@@ -19,10 +19,14 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
+from typing import TYPE_CHECKING
+
 from agent.errors import PyprovError
-from agent.model import Container
 from agent.model.syntax.paths import normalize_path
-from agent.oci.config import ImageConfig
+
+if TYPE_CHECKING:  # the manifest models (pydantic) are the callers' import, not ours
+    from agent.model import Container
+    from agent.oci.config import ImageConfig
 
 SPEC_VERSION = 1
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import PyprovError
-from agent.model.syntax.volumes import VolumeMount
 from agent.runtime.inroot import InRootError, resolve
 from agent.runtime.sandbox import BindMount
 
@@ -91,6 +90,8 @@ class Volumes:
         inherited through ``volumes_from`` (a target named twice: the spec's wins).
         ``reuse``: target -> anonymous volume of the container this one replaces, kept
         as compose keeps them (a recreated ``mysql`` keeps its data)."""
+        from agent.model.syntax.volumes import VolumeMount  # the one -v parser (pydantic)
+
         resolved = ResolvedVolumes()
         taken: set[str] = set()
         for text in specs:
