@@ -8,29 +8,19 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 import sys
 
-from agent.containers.cli import COMMANDS as CONTAINER_COMMANDS
-from agent.images.cli import COMMANDS as IMAGE_COMMANDS
+from agent.hostcommands import HOST_COMMANDS
 
-if sys.argv[1:2] and sys.argv[1] in CONTAINER_COMMANDS:
-    from agent.containers.cli import main as containers_main
+if sys.argv[1:2] and sys.argv[1] in HOST_COMMANDS:
+    from agent.fastclient import forward
     from agent.process import leave_for_callers_directory
 
     leave_for_callers_directory()
-    raise SystemExit(containers_main(sys.argv[1:]))
+    served = forward(sys.argv[1:])  # a resident agent's warm worker, when one serves
+    if served is not None:
+        raise SystemExit(served)
+    from agent.hostcommands import run_host_command
 
-if sys.argv[1:2] == ["inspect"]:
-    from agent.containers.cli import inspect_main
-
-    answered = inspect_main(sys.argv[1:])
-    if answered is not None:
-        raise SystemExit(answered)
-
-if sys.argv[1:2] and sys.argv[1] in IMAGE_COMMANDS:
-    from agent.images.cli import main as images_main
-    from agent.process import leave_for_callers_directory
-
-    leave_for_callers_directory()
-    raise SystemExit(images_main(sys.argv[1:]))
+    raise SystemExit(run_host_command(sys.argv[1:]))
 
 from agent.cli import main  # after the environment it depends on
 

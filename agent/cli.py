@@ -136,6 +136,9 @@ def run(argv: list[str], stdin: TextIO, stdout: TextIO) -> int:
 
         identity()  # the build this process runs, read before anything is installed over it
         handlers()  # import every resource now: the first request must not pay for it
+        from agent.workers import warm_up
+
+        warm_up()  # and what the host commands' workers need
         serve(state, run)
         return 0
     configure(args.verbose, {"auto": None, "console": False, "json": True}[args.log_format])

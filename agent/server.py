@@ -8,6 +8,12 @@ imports of ours) that falls back to starting the agent when nothing listens.
 Wire format, one request per connection: a JSON line ``{"argv": [...]}``, then the
 command's stdin until the client shuts down its side; the reply is the command's
 stdout, then a last line ``{"exit": N}``. Only ``apply`` and ``version`` are served.
+
+Host commands (``run``, ``ps``, ``pull``...; see agent/fastclient.py) come as
+``{"cli": [...], "cwd", "env", "build"}`` with the client's stdin, stdout and stderr
+attached (SCM_RIGHTS): a worker forked from this warm process runs the command on
+them and the server goes back to accepting at once; the worker answers
+``{"pid": N}``, then ``{"exit": N}``.
 The socket is ``STATE_DIR/agent.sock``, mode 0600 in a 0700 directory, and a peer
 must have the server's own uid (SO_PEERCRED).
 """
@@ -30,10 +36,12 @@ from agent.logsetup import get_logger
 from agent.model.constants import AGENT_SOCKET, EXIT_FAILED
 from agent.state import StateDir
 from agent.unixsock import listen_private, peer
+from agent.workers import fork_worker
 
 Handler = Callable[[list[str], TextIO, TextIO], int]
 SERVED = ("apply", "version")
 MAX_REQUEST = 64 * 1024 * 1024
+MAX_HEADER = 4 * 1024 * 1024
 READ_TIMEOUT = 60.0
 
 log = get_logger("pyprov.agent.server")
@@ -57,12 +65,31 @@ def _listen(path: Path) -> socket.socket:
     return listen_private(path)
 
 
-def _answer(conn: socket.socket, handle: Handler) -> None:
+def _read_header(conn: socket.socket) -> tuple[dict[str, object], bytes, list[int]]:
+    """The first JSON line, what came after it, and the descriptors sent with it."""
+    data, fds = b"", []
+    while b"\n" not in data:
+        chunk, more, _flags, _addr = socket.recv_fds(conn, 65536, 3)
+        fds.extend(more)
+        if not chunk or len(data) > MAX_HEADER:
+            break
+        data += chunk
+    line, _, rest = data.partition(b"\n")
+    header = json.loads(line or b"{}")
+    return (header if isinstance(header, dict) else {}), rest, fds
+
+
+def _answer(conn: socket.socket, handle: Handler, server: socket.socket) -> None:
     started = time.monotonic()
     conn.settimeout(READ_TIMEOUT)
+    header, rest, fds = _read_header(conn)
+    if "cli" in header:
+        fork_worker(conn, header, fds, server)
+        return
+    for fd in fds:
+        os.close(fd)
     with conn.makefile("rb") as reader:
-        header = json.loads(reader.readline(65536) or b"{}")
-        body = reader.read(MAX_REQUEST + 1)
+        body = rest + reader.read(MAX_REQUEST + 1)
     conn.settimeout(None)
     argv = header.get("argv") if isinstance(header, dict) else None
     if (not isinstance(argv, list) or not argv or argv[0] not in SERVED
@@ -109,7 +136,7 @@ def serve(state: StateDir, handle: Handler) -> None:
                 try:
                     if peer(conn).uid != uid:
                         continue
-                    _answer(conn, handle)
+                    _answer(conn, handle, server)
                 except (OSError, ValueError) as exc:
                     log.warning("request failed", error=str(exc))
     finally:

@@ -11,12 +11,12 @@ import sys
 from typing import Any, TextIO
 
 from agent.errors import PyprovError
+from agent.hostcommands import CONTAINER_COMMANDS
 from agent.model.constants import EXIT_FAILED
 from agent.model.syntax.errors import SyntaxProblem
 from agent.state import StateDir, resolve_state_dir
 
-COMMANDS = ("run", "ps", "logs", "exec", "stop", "start", "restart", "rm", "port", "top",
-            "container-exited")
+COMMANDS = CONTAINER_COMMANDS
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from agent.errors import PyprovError
+from agent.hostcommands import IMAGE_COMMANDS
 from agent.model.constants import EXIT_FAILED
 from agent.model.syntax.errors import SyntaxProblem
 from agent.registry.hosts import DAEMON_JSON
@@ -67,8 +68,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     catalog.add_argument("--tags", action="store_true", help="list each repository's tags")
 
 
-COMMANDS = ("pull", "push", "tag", "images", "rmi", "inspect", "save", "load", "login",
-            "logout", "catalog")
+COMMANDS = IMAGE_COMMANDS
 
 
 def main(argv: list[str]) -> int:

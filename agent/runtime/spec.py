@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
-
 from typing import TYPE_CHECKING
 
 from agent.errors import PyprovError

@@ -520,3 +520,21 @@ def test_logs_tail_and_follow(host: Host) -> None:
         assert _seconds(stamped[0]) > time.time() - 600
     finally:
         host.ok("rm", "-f", "talker")
+
+
+def test_a_resident_agent_runs_host_commands_in_warm_workers(host: Host) -> None:
+    """With ``agent serve`` up, ``run`` and ``ps`` are answered by a worker it forks, on
+    the caller's own stdio, with the same results and exit codes."""
+    assert host("agent", "serve", "--detach").code == 2  # started: a change
+    try:
+        result = host("run", "--rm", "-e", "WHO=worker", "--entrypoint", "sh", host.image,
+                      "-c", "echo $WHO; echo oops >&2; exit 3")
+        assert result.code == 3
+        assert result.stdout == "worker\n"
+        assert result.stderr == "oops\n"
+        assert "CONTAINER ID" in host.ok("ps", "-a")
+        log = (host.state / "agent.log").read_text()
+        assert "forked a worker for run" in log
+        assert "forked a worker for ps" in log
+    finally:
+        assert host("agent", "serve", "--stop").code == 2
