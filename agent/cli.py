@@ -139,6 +139,10 @@ def run(argv: list[str], stdin: TextIO, stdout: TextIO) -> int:
         from agent.workers import warm_up
 
         warm_up()  # and what the host commands' workers need
+        from agent.runtime.engine import Runtime
+
+        for name in Runtime(state).restore():  # dockerd's restart at boot
+            print(f"pyprov agent: restarted container {name}", file=sys.stderr, flush=True)
         serve(state, run)
         return 0
     configure(args.verbose, {"auto": None, "console": False, "json": True}[args.log_format])

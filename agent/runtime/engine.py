@@ -380,6 +380,21 @@ class Runtime:
                 for name in record.volumes:
                     self.volumes.remove(name)
 
+    def restore(self) -> list[str]:
+        """After a reboot (or a killed monitor): start again every container whose policy
+        says it must run, as dockerd does when it starts: ``always``, and
+        ``unless-stopped`` unless someone stopped it. The names of those started."""
+        started = []
+        for record in self.store.all():
+            policy = str(record.spec.get("restart", "no"))
+            wanted = policy == "always" or (policy == "unless-stopped"
+                                            and not record.stopped_by_user)
+            if wanted and self.status(record).status == "dead":
+                with contextlib.suppress(PyprovError, OSError):
+                    self.start(record)
+                    started.append(record.name)
+        return started
+
     def exited(self, container_id: str) -> None:
         """Called by the monitor's exit hook: release the network and cgroup of a
         container that is down for good (and remove a ``--rm`` one). Under the store's

@@ -166,3 +166,24 @@ def set_child_subreaper() -> None:
 
 def set_parent_death_signal(signum: int) -> None:
     prctl(PR_SET_PDEATHSIG, signum)
+
+
+# Terminal ioctls Python's termios lacks: asm-generic numbers, and powerpc's own encoding.
+_TIOCSPTLCK = {"ppc64le": 0x80045431}
+_TIOCGPTPEER = {"ppc64le": 0x20005441}
+
+
+def unlock_pty(master: int) -> None:
+    """``unlockpt``: the slave of a new pty master may be opened."""
+    request = _TIOCSPTLCK.get(os.uname().machine, 0x40045431)
+    unlocked = ctypes.c_int(0)
+    _check(_libc.ioctl(ctypes.c_int(master), ctypes.c_ulong(request), ctypes.byref(unlocked)),
+           "ioctl(TIOCSPTLCK)", master)
+
+
+def open_pty_peer(master: int, flags: int) -> int:
+    """The slave of ``master``, opened through the master itself (``TIOCGPTPEER``, Linux
+    4.13) rather than by a /dev/pts path that whoever owns the devpts could swap."""
+    request = _TIOCGPTPEER.get(os.uname().machine, 0x5441)
+    return _check(_libc.ioctl(ctypes.c_int(master), ctypes.c_ulong(request),
+                              ctypes.c_int(flags)), "ioctl(TIOCGPTPEER)", master)

@@ -9,13 +9,15 @@ Needs root, runc, podman, Debian's docker-registry (crun if installed: it is run
 pyprov gets a private state dir, podman a private --root/--runroot and the lowered ulimits
 of FACTS.md, all under one work dir in /var/tmp.
 
-1. start→exit of /bin/true: ``pyprov run --rm`` (--network none, bridge), the runtime
-   alone (in-process ``Runtime.start`` of a created container until its monitor is gone:
-   runc's analog on a prepared bundle), ``runc run`` and ``crun run`` on a bundle whose
-   rootfs is a copy of a pyprov container's, ``podman run --rm`` (none, bridge). Each
-   tool gets a warm-up; then rounds, every tool once per round, the order rotated.
+1. start→exit of /bin/true: ``pyprov run --rm`` (--network none, bridge), each also on a
+   second state dir that a resident agent serves (``agent serve --detach``: the command
+   runs in its warm worker), the runtime alone (in-process ``Runtime.start`` of a created
+   container until its monitor is gone: runc's analog on a prepared bundle), ``runc run``
+   and ``crun run`` on a bundle whose rootfs is a copy of a pyprov container's, ``podman
+   run --rm`` (none, bridge). Each tool gets a warm-up; then rounds, every tool once per
+   round, the order rotated.
 2. the same with ``-p PORT:80 -v DIR:/data -e A=1`` (a fresh host port each run): pyprov
-   vs podman.
+   (without and with the resident agent) vs podman.
 3. per network in --networks: N containers (sleep 3600) from one ``pyprov apply``; then
    the unchanged re-apply, the agent's pass alone as a process (``python -I -m agent
    apply < desired.json``, what the controller runs) and in-process (no interpreter
@@ -34,6 +36,7 @@ checkout's bytecode is cached as an installed agent's would be.
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import itertools
 import json
@@ -87,20 +90,42 @@ class Bench:
     podman: Podman | None
     unshared: Unshared | None
     env: dict[str, str] = field(init=False)
+    warm_env: dict[str, str] = field(init=False)  # the state dir a resident agent serves
+    resident: int | None = None  # its pid, once started
 
     def __post_init__(self) -> None:
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         self.env = {**env, "PYPROV_STATE_DIR": str(self.state)}
+        self.warm_env = {**env, "PYPROV_STATE_DIR": str(self.warm_state)}
 
     @property
     def state(self) -> Path:
         return self.work / "state"
 
+    @property
+    def warm_state(self) -> Path:
+        return self.work / "state-resident"
+
+    @functools.cached_property
+    def runtime(self) -> Runtime:
+        """pyprov's runtime on the state dir, in this process."""
+        from agent.runtime.engine import Runtime
+        from agent.state import StateDir
+
+        return Runtime(StateDir(self.state))
+
     def agent(self, *args: str) -> list[str]:
         return [PY, "-I", "-m", "agent", *args]
 
     def settle(self) -> float:
-        return settle(self.work)
+        return settle(self.work, {self.resident} if self.resident else set())
+
+    def start_resident(self) -> None:
+        """``agent serve --detach`` on the second state dir: host commands given that
+        state dir are run by its warm workers (agent/fastclient.py)."""
+        done = checked(self.agent("serve", "--detach"), self.warm_env, codes=(0, 2))
+        self.resident = int(json.loads(done.stdout.splitlines()[-1])["pid"])
+        checked(self.agent("pull", "-q", self.image), self.warm_env)
 
 
 # -- samplers: one measured run each, in seconds ---------------------------------------------
@@ -111,9 +136,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def pyprov_run(bench: Bench, options: Callable[[], list[str]]) -> Sample:
+def pyprov_run(bench: Bench, options: Callable[[], list[str]], warm: bool = False) -> Sample:
+    env = bench.warm_env if warm else bench.env
     return lambda: timed(bench.agent("run", "--rm", *options(), "--entrypoint", "true",
-                                     bench.image), bench.env)
+                                     bench.image), env)
 
 
 def podman_run(podman: Podman, image: str, options: Callable[[], list[str]]) -> Sample:
@@ -197,13 +223,10 @@ def report(samples: dict[str, list[float]], tails: dict[str, list[float]],
 def prepared(bench: Bench, name: str) -> tuple[Runtime, Path]:
     """A created (and exited) ``--network none`` container for the runtime-level runs,
     and an OCI bundle over a copy of its root filesystem."""
-    from agent.runtime.engine import Runtime
-    from agent.state import StateDir
-
     container_id = checked(bench.agent("run", "-d", "--name", name, "--network", "none",
                                        "--entrypoint", "true", bench.image),
                            bench.env).stdout.strip()
-    runtime = Runtime(StateDir(bench.state))
+    runtime = bench.runtime
     deadline = time.monotonic() + 20
     while runtime.status(runtime.store.find(name)).monitor_pid:
         if time.monotonic() > deadline:
@@ -219,10 +242,13 @@ def start_to_exit(bench: Bench) -> None:
     runtime, bundle = prepared(bench, "bench-runtime")
     starts: list[float] = []
     none, bridge = "pyprov run --rm --network none", "pyprov run --rm (bridge)"
+    warm_none, warm_bridge = f"{none}, resident", f"{bridge}, resident"
     runtime_name = "pyprov runtime: start of a created one"
     tools: dict[str, Sample] = {
         none: pyprov_run(bench, lambda: ["--network", "none"]),
         bridge: pyprov_run(bench, list),
+        warm_none: pyprov_run(bench, lambda: ["--network", "none"], warm=True),
+        warm_bridge: pyprov_run(bench, list, warm=True),
         runtime_name: runtime_start(runtime, "bench-runtime", starts),
         "runc run (bundle)": oci_run(["runc", "--root", str(bench.work / "runc"), "run",
                                       "--bundle", str(bundle)]),
@@ -241,11 +267,16 @@ def start_to_exit(bench: Bench) -> None:
     samples, tails = interleaved(bench, tools)
     runc = "runc run (bundle)"
     peers: dict[str, list[str | None]] = {
-        name: [runc, podman_bridge if name in (bridge, podman_bridge) else podman_none]
+        name: [runc, podman_bridge if "bridge" in name else podman_none]
         for name in tools}
     report(samples, tails, peers, ["runc", "podman"])
+    print("  x podman: against podman with the same network (none for the runtime, runc, "
+          "crun); tail: the work left running after the tool returned (pyprov's exit hook, "
+          "a Python process)", flush=True)
     print(f"  the runtime's start() returned after {statistics.median(starts) * 1000:.1f} ms "
-          f"(median), the rest is the run to the monitor's exit", flush=True)
+          f"(median), the rest is the run to the monitor's exit; ', resident': a resident "
+          f"agent serves that state dir (warm workers), PSS "
+          f"{pss_kib(bench.resident or 0) / 1024:.1f} MiB", flush=True)
 
 
 def with_port_volume_env(bench: Bench) -> None:
@@ -259,12 +290,13 @@ def with_port_volume_env(bench: Bench) -> None:
         return ["-p", f"{free_port()}:80", "-v", f"{data}:/data", "-e", "A=1"]
 
     mine, theirs = "pyprov run --rm -p -v -e", "podman run --rm -p -v -e"
-    tools = {mine: pyprov_run(bench, options),
+    warm = f"{mine}, resident"
+    tools = {mine: pyprov_run(bench, options), warm: pyprov_run(bench, options, warm=True),
              theirs: podman_run(bench.podman, bench.image, options)}
     print(f"\n2. start→exit of /bin/true with -p PORT:80 -v DIR:/data -e A=1 (bridge), "
           f"{bench.runs} rounds", flush=True)
     samples, tails = interleaved(bench, tools)
-    report(samples, tails, {mine: [theirs], theirs: [None]}, ["podman"])
+    report(samples, tails, {mine: [theirs], warm: [theirs], theirs: [None]}, ["podman"])
 
 
 # -- 3 and 4: N containers from one apply ------------------------------------------------------
@@ -308,11 +340,9 @@ def first_apply(bench: Bench, directory: Path, count: int) -> float:
 
 def monitors_pss(bench: Bench) -> tuple[list[int], int]:
     """PSS (KiB) of each running container's monitor, and of the zygote."""
-    values = []
-    for state in (bench.state / "containers").glob("*/state.json"):
-        pid = json.loads(state.read_text()).get("monitor_pid")
-        if pid:
-            values.append(pss_kib(int(pid)))
+    runtime = bench.runtime
+    pids = [runtime.status(record).monitor_pid for record in runtime.store.all()]
+    values = [pss_kib(pid) for pid in pids if pid]
     zygote = zygote_pid(bench.state)
     return values, pss_kib(zygote) if zygote else 0
 
@@ -334,9 +364,10 @@ def podman_fleet(bench: Bench, podman: Podman, network: str, count: int
 def many(bench: Bench, network: str, count: int) -> None:
     directory = bench.work / f"manifests-{network}"
     directory.mkdir()
+    names = {f"{network[0]}{index:03d}" for index in range(count)}
     (directory / "all.yml").write_text("".join(
-        MANIFEST.format(name=f"{network[0]}{index:03d}", image=bench.image, network=network)
-        for index in range(count)))
+        MANIFEST.format(name=name, image=bench.image, network=network)
+        for name in sorted(names)))
     print(f"\n3. {count} containers (sleep 3600, network {network}) from one apply", flush=True)
     first = first_apply(bench, directory, count)
     print(f"  first apply (create + start {count}): {first:.2f} s, "
@@ -359,7 +390,7 @@ def many(bench: Bench, network: str, count: int) -> None:
           f"{statistics.median(monitors) / 1024:.2f} MiB, zygote {zygote / 1024:.2f} MiB: "
           f"{per:.2f} MiB per container (monitors + zygote)", flush=True)
 
-    ids = checked(bench.agent("ps", "-aq", "--no-trunc"), bench.env).stdout.split()
+    ids = [record.id for record in bench.runtime.store.all() if record.name in names]
     removal = timed(bench.agent("rm", "-f", *ids), bench.env)
     tail = bench.settle()
     print(f"  rm -f of the {len(ids)}: {removal:.2f} s, then {tail:.2f} s until their exit "
@@ -413,15 +444,16 @@ def clean_up(bench: Bench) -> None:
         except (OSError, SystemExit, subprocess.SubprocessError) as exc:
             print(f"clean-up: {what}: {exc}", file=sys.stderr)
 
-    def pyprov_containers() -> None:
-        ids = checked(bench.agent("ps", "-aq", "--no-trunc"), bench.env).stdout.split()
+    def pyprov_containers(env: dict[str, str]) -> None:
+        ids = checked(bench.agent("ps", "-aq", "--no-trunc"), env).stdout.split()
         if ids:
-            checked(bench.agent("rm", "-f", *ids), bench.env)
+            checked(bench.agent("rm", "-f", *ids), env)
 
-    def zygote() -> None:
-        pid = zygote_pid(bench.state)
-        if pid:
-            os.kill(pid, signal.SIGTERM)
+    def zygotes() -> None:
+        for state in (bench.state, bench.warm_state):
+            pid = zygote_pid(state)
+            if pid:
+                os.kill(pid, signal.SIGTERM)
 
     def runc_leftovers() -> None:
         root = bench.work / "runc"
@@ -429,8 +461,13 @@ def clean_up(bench: Bench) -> None:
             for name in checked(["runc", "--root", str(root), "list", "-q"]).stdout.split():
                 checked(["runc", "--root", str(root), "delete", "-f", name])
 
-    step("pyprov containers", pyprov_containers)
-    step("zygote", zygote)
+    step("pyprov containers", lambda: pyprov_containers(bench.env))
+    if bench.resident:
+        step("pyprov containers", lambda: pyprov_containers(bench.warm_env))
+        step("resident agent", lambda: checked(bench.agent("serve", "--stop"), bench.warm_env,
+                                               codes=(0, 2)))
+        bench.resident = None
+    step("zygotes", zygotes)
     if bench.podman is not None:
         step("podman containers", bench.podman.remove_all)
     step("runc", runc_leftovers)
@@ -462,6 +499,7 @@ def main() -> None:
         podman, unshared = peers(work, image)
         bench = Bench(work, image, args.runs, podman, unshared)
         checked(bench.agent("pull", "-q", image), bench.env)
+        bench.start_resident()
         print(f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}; {versions()}; "
               f"image {image}; work dir {work}", flush=True)
         start_to_exit(bench)

@@ -538,3 +538,22 @@ def test_a_resident_agent_runs_host_commands_in_warm_workers(host: Host) -> None
         assert "forked a worker for ps" in log
     finally:
         assert host("agent", "serve", "--stop").code == 2
+
+
+def test_the_resident_agent_restarts_what_must_run_after_a_reboot(host: Host) -> None:
+    host.ok("run", "-d", "--name", "always-on", "--restart", "always", "--entrypoint",
+            "sleep", host.image, "300")
+    host.ok("run", "-d", "--name", "left-stopped", "--restart", "unless-stopped",
+            "--entrypoint", "sleep", host.image, "300")
+    host.ok("stop", "-t", "0", "left-stopped")
+    try:
+        state = host.inspect("always-on")["State"]
+        os.kill(state["monitor_pid"], signal.SIGKILL)  # type: ignore[index]  # a reboot
+        os.kill(state["pid"], signal.SIGKILL)  # type: ignore[index]
+        wait_for(lambda: host.inspect("always-on")["State"]["status"] == "dead")  # type: ignore[index]
+        assert host("agent", "serve", "--detach").code == 2
+        assert host.inspect("always-on")["State"]["status"] == "running"  # type: ignore[index]
+        assert host.inspect("left-stopped")["State"]["status"] == "exited"  # type: ignore[index]
+    finally:
+        host("agent", "serve", "--stop")
+        host.ok("rm", "-f", "always-on", "left-stopped")
