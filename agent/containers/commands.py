@@ -240,7 +240,7 @@ def _exec(args: argparse.Namespace, runtime: Runtime, _: TextIO, out: TextIO) ->
               if p.exists()]
     out.flush()
     return int(run_exec(ExecRequest(
-        pid=status.pid, argv=tuple(args.cmd), env=tuple(env),
+        pid=status.pid or 0, argv=tuple(args.cmd), env=tuple(env),
         cwd=args.workdir or record.spec["working_dir"], uid=uid, gid=gid, groups=groups,
         tty=args.tty, interactive=args.interactive, cgroup_procs=tuple(cgroup))))
 

@@ -93,7 +93,7 @@ class ContainerRecord:
 class ContainerStore:
     def __init__(self, root: Path) -> None:
         self.root = root
-
+        self._names: dict[str, str] = {}  # name -> id, as last listed
     def directory(self, container_id: str) -> Path:
         if len(container_id) != ID_LENGTH or not all(c in "0123456789abcdef"
                                                      for c in container_id):
@@ -157,10 +157,23 @@ class ContainerStore:
         return sorted(records, key=lambda r: r.created, reverse=True)
 
     def by_name(self, name: str) -> ContainerRecord | None:
-        return next((r for r in self.all() if r.name == name), None)
+        """One record read when the name is known (a pass over 100 containers reads 100
+        records, not 100 x 100); a miss or a stale entry lists the directory again."""
+        known = self._names.get(name)
+        if known is not None:
+            with contextlib.suppress(NoSuchContainer, ContainerError):
+                record = self.load(known)
+                if record.name == name:
+                    return record
+        records = self.all()
+        self._names = {record.name: record.id for record in records}
+        return next((r for r in records if r.name == name), None)
 
     def find(self, reference: str) -> ContainerRecord:
         """By name, full id, or a unique id prefix, as docker resolves them."""
+        named = self.by_name(reference)
+        if named is not None:
+            return named
         records = self.all()
         for record in records:
             if reference in (record.name, record.id):

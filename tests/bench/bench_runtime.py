@@ -44,7 +44,6 @@ import os
 import select
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -61,12 +60,16 @@ if str(REPO) not in sys.path:  # run as a script: tests.* lives in the checkout
 
 from tests.bench.runtime_peers import (  # noqa: E402
     Podman,
+    Sample,
     Unshared,
     checked,
+    free_port,
+    interleaved,
     make_bundle,
     peer_image,
     pss_kib,
     remove_tree,
+    report,
     settle,
     timed,
     zygote_pid,
@@ -79,8 +82,6 @@ if TYPE_CHECKING:
 
 PY = sys.executable
 DOCKER_SHIM_MIB = 2.5  # containerd-shim PSS per container, quoted from FACTS.md
-Sample = Callable[[], float]
-
 
 @dataclass
 class Bench:
@@ -130,12 +131,6 @@ class Bench:
 
 # -- samplers: one measured run each, in seconds ---------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("", 0))
-        return int(sock.getsockname()[1])
-
-
 def pyprov_run(bench: Bench, options: Callable[[], list[str]], warm: bool = False) -> Sample:
     env = bench.warm_env if warm else bench.env
     return lambda: timed(bench.agent("run", "--rm", *options(), "--entrypoint", "true",
@@ -177,45 +172,6 @@ def oci_run(argv: list[str], unshared: Unshared | None = None) -> Sample:
         command = [*argv, f"bench-{os.getpid()}-{next(counter)}"]
         return unshared.timed(command) if unshared else timed(command)
     return run
-
-
-# -- rounds and reports ----------------------------------------------------------------------
-
-def interleaved(bench: Bench, tools: dict[str, Sample]
-                ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
-    """A warm-up each, then ``runs`` rounds of every tool, the order rotated per round;
-    samples and tails (seconds until the tool's leftovers were done) per tool."""
-    names = list(tools)
-    for name in names:
-        tools[name]()
-        bench.settle()
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    tails: dict[str, list[float]] = {name: [] for name in names}
-    for round_ in range(bench.runs):
-        shift = round_ % len(names)
-        for name in names[shift:] + names[:shift]:
-            samples[name].append(tools[name]())
-            tails[name].append(bench.settle())
-    return samples, tails
-
-
-def paired_ratio(mine: list[float], theirs: list[float]) -> float:
-    return statistics.median(a / b for a, b in zip(mine, theirs, strict=True))
-
-
-def report(samples: dict[str, list[float]], tails: dict[str, list[float]],
-           peers: dict[str, list[str | None]], peer_names: list[str]) -> None:
-    """One line per tool; ``peers[tool]``: the tool each ratio column compares it with."""
-    ratio_heads = "".join(f"{'x ' + name:>16}" for name in peer_names)
-    print(f"  {'tool':<40}{'median ms':>10}{'min ms':>8}{ratio_heads}{'tail ms':>9}")
-    for name, values in samples.items():
-        ratios = ""
-        for peer in peers.get(name, [None] * len(peer_names)):
-            ratios += f"{paired_ratio(values, samples[peer]):>16.2f}" \
-                if peer and peer in samples and peer != name else f"{'':>16}"
-        print(f"  {name:<40}{statistics.median(values) * 1000:>10.1f}"
-              f"{min(values) * 1000:>8.1f}{ratios}"
-              f"{statistics.median(tails[name]) * 1000:>9.0f}", flush=True)
 
 
 # -- 1 and 2: one container, start to exit -----------------------------------------------------
@@ -264,7 +220,7 @@ def start_to_exit(bench: Bench) -> None:
         tools[podman_bridge] = podman_run(bench.podman, bench.image, list)
     print(f"\n1. start→exit of /bin/true, {bench.runs} rounds "
           f"(x: median of the per-round ratios)", flush=True)
-    samples, tails = interleaved(bench, tools)
+    samples, tails = interleaved(tools, bench.runs, bench.settle)
     runc = "runc run (bundle)"
     peers: dict[str, list[str | None]] = {
         name: [runc, podman_bridge if "bridge" in name else podman_none]
@@ -295,7 +251,7 @@ def with_port_volume_env(bench: Bench) -> None:
              theirs: podman_run(bench.podman, bench.image, options)}
     print(f"\n2. start→exit of /bin/true with -p PORT:80 -v DIR:/data -e A=1 (bridge), "
           f"{bench.runs} rounds", flush=True)
-    samples, tails = interleaved(bench, tools)
+    samples, tails = interleaved(tools, bench.runs, bench.settle)
     report(samples, tails, {mine: [theirs], warm: [theirs], theirs: [None]}, ["podman"])
 
 
@@ -374,12 +330,12 @@ def many(bench: Bench, network: str, count: int) -> None:
           f"{first / count * 1000:.0f} ms per container", flush=True)
 
     desired = checked([PY, "-m", "controller", "render", str(directory)], bench.env).stdout
-    samples, _ = interleaved(bench, {
+    samples, _ = interleaved({
         "controller apply (unchanged)": lambda: timed(
             [PY, "-m", "controller", "apply", str(directory), "--output", "json"], bench.env),
         "agent apply < desired.json (process)": lambda: timed(
             bench.agent("apply"), bench.env, stdin=desired),
-        "agent pass in-process": in_process_pass(bench, desired)})
+        "agent pass in-process": in_process_pass(bench, desired)}, bench.runs, bench.settle)
     for name, values in samples.items():
         print(f"  {name:<40}{statistics.median(values) * 1000:>8.0f} ms "
               f"(min {min(values) * 1000:.0f})", flush=True)

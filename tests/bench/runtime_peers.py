@@ -5,7 +5,8 @@
 - :func:`make_bundle`: an OCI bundle for runc and crun (``runc spec``, args ``["true"]``);
 - :class:`Unshared`: a helper in its own mount namespace without the cgroup2 mount (crun
   refuses hybrid cgroups here), which times the commands it is sent;
-- :func:`settle`, :func:`pss_kib`, :func:`unmount_under`: processes and mounts by path.
+- :func:`settle`, :func:`pss_kib`, :func:`unmount_under`: processes and mounts by path;
+- :func:`interleaved` and :func:`report`: rounds of paired runs, and their table.
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ import dataclasses
 import json
 import os
 import shutil
+import socket
+import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from pathlib import Path
 
@@ -30,6 +34,7 @@ from tests.registry.images import (
 )
 
 PY = sys.executable
+Sample = Callable[[], float]  # one measured run: seconds
 CONTAINERS_CONF = """[containers]
 default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
 [engine]
@@ -220,3 +225,48 @@ def unmount_under(directory: Path) -> None:
 def remove_tree(directory: Path) -> None:
     unmount_under(directory)
     shutil.rmtree(directory, ignore_errors=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("", 0))
+        return int(sock.getsockname()[1])
+
+
+# -- rounds and reports ----------------------------------------------------------------------
+
+def interleaved(tools: dict[str, Sample], runs: int, quiet: Sample
+                ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """A warm-up each, then ``runs`` rounds of every tool, the order rotated per round;
+    samples and tails (``quiet()``: seconds until the tool's leftovers were done)."""
+    names = list(tools)
+    for name in names:
+        tools[name]()
+        quiet()
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    tails: dict[str, list[float]] = {name: [] for name in names}
+    for round_ in range(runs):
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:
+            samples[name].append(tools[name]())
+            tails[name].append(quiet())
+    return samples, tails
+
+
+def paired_ratio(mine: list[float], theirs: list[float]) -> float:
+    return statistics.median(a / b for a, b in zip(mine, theirs, strict=True))
+
+
+def report(samples: dict[str, list[float]], tails: dict[str, list[float]],
+           peers: dict[str, list[str | None]], peer_names: list[str]) -> None:
+    """One line per tool; ``peers[tool]``: the tool each ratio column compares it with."""
+    ratio_heads = "".join(f"{'x ' + name:>16}" for name in peer_names)
+    print(f"  {'tool':<40}{'median ms':>10}{'min ms':>8}{ratio_heads}{'tail ms':>9}")
+    for name, values in samples.items():
+        ratios = ""
+        for peer in peers.get(name, [None] * len(peer_names)):
+            ratios += f"{paired_ratio(values, samples[peer]):>16.2f}" \
+                if peer and peer in samples and peer != name else f"{'':>16}"
+        print(f"  {name:<40}{statistics.median(values) * 1000:>10.1f}"
+              f"{min(values) * 1000:>8.1f}{ratios}"
+              f"{statistics.median(tails[name]) * 1000:>9.0f}", flush=True)
