@@ -62,22 +62,35 @@ def follow(log: Path, done: Callable[[], bool], tail: int | None = None,
            wake_fd: int | None = None) -> Iterator[LogLine]:
     """The last ``tail`` lines, then every new one until ``done()`` and the file is
     drained. ``wake_fd`` (the monitor's pidfd): readable when it exits, which ends a
-    wait at once instead of at the next poll."""
-    yield from read(log, tail)
-    handle = log.open("rb")
+    wait at once instead of at the next poll. The live file is opened first and read
+    through one handle, so no line written meanwhile falls between history and follow."""
     try:
-        handle.seek(0, os.SEEK_END)
+        handle = log.open("rb")
+    except FileNotFoundError:  # never started: nothing to follow
+        yield from read(log, tail)
+        return
+    try:
+        history: deque[LogLine] = deque(maxlen=tail if tail is not None and tail >= 0
+                                        else None)
+        for path in _files(log)[:-1]:
+            history.extend(read(path))
         pending = b""
         finished = False
+        first = True
         while True:
             chunk = handle.read()
             if chunk:
                 pending += chunk
                 *complete, pending = pending.split(b"\n")
-                for raw in complete:
-                    if (line := _parse(raw)) is not None:
-                        yield line
+                lines = [line for raw in complete if (line := _parse(raw)) is not None]
+                if first:
+                    history.extend(lines)
+                    lines, first = list(history), False
+                yield from lines
                 continue
+            if first:
+                yield from history
+                first = False
             if _rotated(log, handle):
                 handle.close()
                 handle = log.open("rb")
