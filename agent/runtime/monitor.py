@@ -59,7 +59,7 @@ def _now() -> str:
 
 
 def write_state(path: str, state: dict[str, object]) -> None:
-    atomic_write(Path(path), json.dumps(state).encode(), mode=0o600)
+    atomic_write(path, json.dumps(state).encode(), mode=0o600)
 
 
 class JsonFileLog:

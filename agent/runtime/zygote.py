@@ -1,9 +1,13 @@
 """The monitor zygote: one small resident process per host that forks a monitor per
-container, so a container costs ~0.5 MiB of monitor instead of a Python interpreter.
+container, so a container costs a forked monitor instead of a Python interpreter.
 
-Measured here: a monitor exec'd as its own ``python -I -S`` costs 2.8 MiB PSS (over
-docker's 2.5 MiB shim); the same monitor forked from this zygote (``gc.freeze()`` first,
-so the collector does not touch, and unshare, the inherited objects) costs 0.4-0.5 MiB.
+Measured here (tests/bench/bench_runtime.py, 100 containers): 2.3 MiB PSS per monitor,
+zygote included, beside docker's 2.5 MiB shim and podman's 0.34 MiB conmon; a monitor
+exec'd as its own interpreter costs more than the shim. Nearly all of it is pages the
+monitor copies from the zygote by running Python at all: every object its code touches
+gets its reference count written (Python 3.11 has no immortal objects), and
+``gc.freeze()`` keeps only the collector's own writes away. Going lower means fewer
+monitor processes (one per group of containers), not a leaner one.
 
 The zygote runs without site-packages (``python -I -S``, pyprov's directory put on
 ``sys.path`` by its starter), detached from the agent (containers outlive agent
