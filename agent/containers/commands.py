@@ -8,7 +8,9 @@ import json
 import os
 import random
 import signal
+import socket
 import sys
+import threading
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TextIO
@@ -92,13 +94,15 @@ def _run(args: argparse.Namespace, runtime: Runtime, stdin: TextIO, out: TextIO)
     from agent.runtime.spec import compose_spec
 
     del stdin
-    if args.tty or args.interactive:
-        raise ContainerError("run -i/-t: interactive containers are not supported yet; "
-                             "run it detached (-d) and use `pyprov exec -it`")
+    if args.detach and (args.tty or args.interactive):
+        raise ContainerError("run -d with -i/-t: attaching later is not supported; run it "
+                             "detached without them, or -it in the foreground")
     doc = _document(args, args.name or _free_name(runtime))
     config, digest = _image(runtime, doc, out)
     spec = compose_spec(doc, config, digest)
     record = runtime.create(spec, managed=False, auto_remove=args.rm)
+    if args.tty or args.interactive:
+        return _interactive(runtime, record, tty=args.tty, interactive=args.interactive)
     try:
         runtime.start(record)
     except BaseException:
@@ -111,7 +115,52 @@ def _run(args: argparse.Namespace, runtime: Runtime, stdin: TextIO, out: TextIO)
     return _attach(runtime, record, out)
 
 
-def _attach(runtime: Runtime, record: ContainerRecord, out: TextIO) -> int:
+def _interactive(runtime: Runtime, record: ContainerRecord, *, tty: bool,
+                 interactive: bool) -> int:
+    """``run -t``: the caller's terminal relayed to a pty of the container's own devpts;
+    ``run -i``: the caller's stdin is the container's, its output followed as usual."""
+    from agent.runtime.ptyrelay import receive_master, relay_master
+
+    ours, theirs = socket.socketpair() if tty else (None, None)
+    stdin_r, stdin_w = os.pipe2(os.O_CLOEXEC) if interactive and not tty else (None, None)
+    try:
+        status = runtime.start(record, console=theirs.fileno() if theirs else None,
+                               stdin=stdin_r)
+    except BaseException:
+        if record.auto_remove:
+            runtime.remove(record, force=True, volumes=True)
+        raise
+    finally:
+        if theirs is not None:
+            theirs.close()
+        if stdin_r is not None:
+            os.close(stdin_r)
+    if ours is not None:
+        with ours:
+            watched = status.pid or status.monitor_pid  # a quick command may be gone
+            if watched:
+                relay_master(receive_master(ours), watched, interactive, 0, 1)
+        return _attach(runtime, record, sys.stdout, quiet=True)
+    if stdin_w is not None:
+        threading.Thread(target=_copy_stdin, args=(stdin_w,), daemon=True).start()
+    return _attach(runtime, record, sys.stdout)
+
+
+def _copy_stdin(target: int) -> None:
+    """The caller's stdin into the container's, until EOF (then the container sees EOF)."""
+    try:
+        while data := os.read(0, 65536):
+            view = memoryview(data)
+            while view:
+                view = view[os.write(target, view):]
+    except OSError:
+        pass
+    finally:
+        os.close(target)
+
+
+def _attach(runtime: Runtime, record: ContainerRecord, out: TextIO, *,
+            quiet: bool = False) -> int:
     """Foreground ``run``: the container's output until it is down for good; its exit
     code. SIGINT and SIGTERM go to the container, as docker's sig-proxy does."""
     from agent.runtime.logs import follow
@@ -136,6 +185,8 @@ def _attach(runtime: Runtime, record: ContainerRecord, out: TextIO) -> int:
     wake = _pidfd(monitor)
     try:
         for line in follow(directory / f"{record.id}-json.log", done, tail=-1, wake_fd=wake):
+            if quiet:  # its terminal already showed it
+                continue
             stream = sys.stderr if line.stream == "stderr" else out
             stream.write(line.text)
             stream.flush()

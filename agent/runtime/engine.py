@@ -203,13 +203,16 @@ class Runtime:
 
     # -- start ----------------------------------------------------------------------------
 
-    def start(self, record: ContainerRecord) -> Status:
+    def start(self, record: ContainerRecord, *, console: int | None = None,
+              stdin: int | None = None) -> Status:
         """Under the store's lock: the exit hook of its previous run must not release
-        the network this start is setting up."""
+        the network this start is setting up. ``console``: a socket the container's pty
+        master is sent to (``run -t``); ``stdin``: its first run's stdin (``run -i``)."""
         with self.store.locked():
-            return self._start(record)
+            return self._start(record, console, stdin)
 
-    def _start(self, record: ContainerRecord) -> Status:
+    def _start(self, record: ContainerRecord, console: int | None = None,
+               stdin: int | None = None) -> Status:
         status = self.status(record)
         if status.monitor_pid:
             return status  # running, or restarting under its monitor's policy
@@ -243,6 +246,10 @@ class Runtime:
             self.store.save(record)
             config = self._monitor_config(record, directory, sandbox, proxy)
             fds = [sock.fileno() for sock in reservation.sockets] if reservation else []
+            for key, fd in (("console", console), ("stdin", stdin)):
+                if fd is not None:  # after the ports, in this order (see zygote.py)
+                    config[key] = True
+                    fds.append(fd)
             monitor = self._request_start(config, fds)
         except BaseException:
             with contextlib.suppress(PyprovError, OSError):

@@ -49,6 +49,8 @@ class MonitorConfig:
     proxy: dict[str, object] | None = None    # {"target": ip, "ports": [...]}, see proxy.py
     listen_fds: list[int] = field(default_factory=list)  # the published ports' sockets
     on_exit: list[str] | None = None  # run detached once the container is down for good
+    console_fd: int | None = None     # run -t: the socket its first run's pty master goes to
+    stdin_fd: int | None = None       # run -i: its first run's stdin (later runs: /dev/null)
     extra: dict[str, object] = field(default_factory=dict)
 
 
@@ -237,13 +239,22 @@ class Monitor:
         return pid, out_r, err_r
 
     def _launch(self, env: dict[str, str], out_w: int, err_w: int) -> sandbox.Launched:
+        """The first run gets the caller's terminal or stdin, if it gave one; a restart
+        has nobody attached: /dev/null."""
+        config = sandbox.SandboxConfig.from_dict(dict(self.config.sandbox or {}))
+        config.console_fd = self.config.console_fd
+        stdin = self.config.stdin_fd
         null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            return sandbox.launch(sandbox.SandboxConfig.from_dict(dict(self.config.sandbox or {})),
-                                  self.config.argv, env, self.config.cwd, stdin=null,
-                                  stdout=out_w, stderr=err_w)
+            return sandbox.launch(config, self.config.argv, env, self.config.cwd,
+                                  stdin=null if stdin is None else stdin, stdout=out_w,
+                                  stderr=err_w)
         finally:
             os.close(null)
+            for fd in (self.config.console_fd, stdin):
+                if fd is not None:
+                    os.close(fd)
+            self.config.console_fd = self.config.stdin_fd = None
 
     def _run_once(self, log: JsonFileLog) -> int:
         try:

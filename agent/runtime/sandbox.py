@@ -25,11 +25,12 @@ import contextlib
 import errno
 import os
 import signal
+import socket
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.runtime import linux
+from agent.runtime import linux, ptyrelay
 from agent.runtime.inroot import open_in_root, resolve
 
 EXIT_SETUP_FAILED = 125
@@ -79,6 +80,7 @@ class SandboxConfig:
     netns: str | None = None
     mounts: list[BindMount] = field(default_factory=list)
     cgroup_procs: list[str] = field(default_factory=list)
+    console_fd: int | None = None  # run -t: a socket for the pty master (ptyrelay.py)
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> SandboxConfig:
@@ -163,6 +165,10 @@ def _init(config: SandboxConfig, argv: list[str], env: dict[str, str], cwd: str,
             os.dup2(source, target)
         _build_root(config, cwd)
         linux.sethostname(config.hostname)
+        if config.console_fd is not None:
+            step = "cannot allocate a terminal"
+            _take_console(config)
+            step = "cannot create the container"
         os.closerange(3, err_w)
         os.closerange(err_w + 1, 1 << 20)
         linux.limit_capabilities(config.capabilities)
@@ -181,6 +187,18 @@ def _init(config: SandboxConfig, argv: list[str], env: dict[str, str], cwd: str,
                 exc = OSError(errno.ENOENT, "executable file not found in $PATH")
         _report(err_w, step, exc)
     os._exit(code)
+
+
+def _take_console(config: SandboxConfig) -> None:
+    """``run -t``: a pty of the container's own devpts is its stdio and controlling
+    terminal; the master goes to whoever asked, over the console socket."""
+    if config.console_fd is None:
+        return
+    with socket.socket(fileno=config.console_fd) as console:
+        slave = ptyrelay.take_terminal(console, config.uid, None)
+    for target in (0, 1, 2):
+        os.dup2(slave, target)
+    os.close(slave)
 
 
 def _report(err_w: int, step: str, exc: BaseException) -> None:

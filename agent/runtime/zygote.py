@@ -49,8 +49,12 @@ class ZygoteError(OSError):
 def _start(request: dict[str, object], fds: list[int], close: list[int]) -> int:
     """Fork a monitor for one container; its pid (read back through a pipe). ``close``:
     the zygote's own descriptors, which no monitor keeps."""
+    wants_console, wants_stdin = request.pop("console", False), request.pop("stdin", False)
     config = MonitorConfig(**request)  # type: ignore[arg-type]
-    config.listen_fds = fds
+    listen = list(fds)  # the order the runtime sent: published ports, console, stdin
+    config.stdin_fd = listen.pop() if wants_stdin and listen else None
+    config.console_fd = listen.pop() if wants_console and listen else None
+    config.listen_fds = listen
     pid_r, pid_w = os.pipe2(os.O_CLOEXEC)
     child = os.fork()
     if child == 0:

@@ -454,7 +454,8 @@ def test_a_container_that_exits_gives_its_ports_back(host: Host) -> None:
                                   text=True, check=True).stdout
         assert f"--dport {port}" in nat_rules()
         wait_for(lambda: f"--dport {port}" not in nat_rules(), what="the exit clean-up")
-        assert host.inspect("brief")["NetworkSettings"]["Ports"] == []  # type: ignore[index]
+        wait_for(lambda: host.inspect("brief")["NetworkSettings"]["Ports"] == [],  # type: ignore[index]
+                 what="the record to drop its ports")
         with socket.socket() as again:
             again.bind(("0.0.0.0", port))  # noqa: S104 - free again
     finally:
@@ -557,3 +558,47 @@ def test_the_resident_agent_restarts_what_must_run_after_a_reboot(host: Host) ->
     finally:
         host("agent", "serve", "--stop")
         host.ok("rm", "-f", "always-on", "left-stopped")
+
+
+def test_run_with_a_terminal_and_with_stdin(host: Host) -> None:
+    """``run -it``: a terminal of the container's own devpts, keys in, output out, the exit
+    code back; ``run -i``: the caller's stdin is the container's."""
+    import pty
+    import select as selects
+
+    env = {**os.environ, "PYPROV_STATE_DIR": str(host.state)}
+    child, terminal = pty.fork()
+    if child == 0:  # the caller, on a terminal
+        os.chdir(REPO)
+        os.execve(sys.executable, [sys.executable, "-m", "controller", "run", "-it", "--rm",
+                                   "--entrypoint", "sh", host.image, "-c",
+                                   "tty; test -t 0 && echo IS-A-TTY; read line; "
+                                   "echo got:$line; exit 4"], env)
+    seen = b""
+    deadline = time.monotonic() + 30
+    sent = False
+    while time.monotonic() < deadline:
+        ready, _, _ = selects.select([terminal], [], [], 0.2)
+        if ready:
+            try:
+                data = os.read(terminal, 4096)
+            except OSError:
+                break
+            if not data:
+                break
+            seen += data
+        if not sent and b"IS-A-TTY" in seen:
+            os.write(terminal, b"typed\r")
+            sent = True
+    code = os.waitstatus_to_exitcode(os.waitpid(child, 0)[1])
+    os.close(terminal)
+    text = seen.decode(errors="replace")
+    assert code == 4, text
+    assert "/dev/pts/0" in text  # the container's own devpts instance
+    assert "got:typed" in text
+    piped = subprocess.run([sys.executable, "-m", "controller", "run", "-i", "--rm",
+                            "--entrypoint", "sh", host.image, "-c", "cat; echo end"],
+                           input="line one\nline two\n", capture_output=True, text=True,
+                           env=env, cwd=REPO, timeout=60, check=False)
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout == "line one\nline two\nend\n"
