@@ -570,7 +570,7 @@ def test_run_with_a_terminal_and_with_stdin(host: Host) -> None:
     child, terminal = pty.fork()
     if child == 0:  # the caller, on a terminal
         os.chdir(REPO)
-        os.execve(sys.executable, [sys.executable, "-m", "controller", "run", "-it", "--rm",
+        os.execve(sys.executable, [sys.executable, "-m", "controller", "run", "-it", "--rm",  # noqa: S606
                                    "--entrypoint", "sh", host.image, "-c",
                                    "tty; test -t 0 && echo IS-A-TTY; read line; "
                                    "echo got:$line; exit 4"], env)
