@@ -5,6 +5,9 @@ writes one JSON event per line on stdout; the exit code is Puppet's detailed one
     pyprov agent apply [--check] [--diff] [--force] [--state-dir DIR] < desired.json
     pyprov agent serve [--state-dir DIR]   resident: the same, per request on a unix socket
     pyprov agent serve --detach | --stop   start (or replace) / stop it, idempotently
+    pyprov agent check [--keep N] [--output text|json]
+                                    drift against the stored desired state, for cron:
+                                    changes nothing, writes a report, exits 0/2/4
     pyprov agent pull|push|tag|images|rmi|inspect|save|load|login|logout|catalog ...
                                     the host's image store and registries, docker-like
 """
@@ -13,12 +16,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import sys
+import time
 from functools import cache
 from pathlib import Path
 from typing import NoReturn, TextIO
 
+from agent.drift import DEFAULT_KEEP, build_report, generation, now_rfc3339, store_report
 from agent.errors import ProtocolError, PyprovError
 from agent.fsutil.atomic import write_if_changed
 from agent.logsetup import configure
@@ -71,6 +77,14 @@ def _parser() -> argparse.ArgumentParser:
     apply.add_argument("-v", "--verbose", action="count", default=0)
     apply.add_argument("--log-format", choices=("auto", "console", "json"), default="auto",
                        help="stderr logs: console on a terminal, JSON lines otherwise (auto)")
+    check = sub.add_parser("check", help="compare this host with the desired state the last "
+                           "apply stored; change nothing; write a drift report (cron)")
+    check.add_argument("--state-dir", help="default $PYPROV_STATE_DIR or /var/lib/pyprov")
+    check.add_argument("--lock-timeout", type=float, default=DEFAULT_LOCK_TIMEOUT)
+    check.add_argument("--keep", type=int, default=DEFAULT_KEEP,
+                       help=f"reports kept in STATE/reports (default {DEFAULT_KEEP})")
+    check.add_argument("--output", choices=("text", "json"), default="text",
+                       help="a one-line summary (cron mails it) or the whole report")
     from agent.images import cli as images_cli
 
     images_cli.register(sub)
@@ -95,12 +109,41 @@ def _say_waiting(holder: str) -> None:
     print(f"pyprov: waiting for {holder} to finish", file=sys.stderr, flush=True)
 
 
+def _context(desired: DesiredState, state: StateDir) -> HostContext:
+    daemon_json = next((Path(doc.path) for doc in desired.documents
+                        if isinstance(doc, DaemonConfig)), DAEMON_JSON)
+    return HostContext(host=desired.host, state=state, daemon_json=daemon_json)
+
+
+def run_check(args: argparse.Namespace, out: TextIO) -> int:
+    """``agent check``: the stored desired state against the host, in check mode."""
+    state = StateDir(resolve_state_dir(args.state_dir))
+    try:
+        raw = state.desired.read_bytes()
+        desired = read_desired(io.StringIO(raw.decode("utf-8", "replace")))
+    except FileNotFoundError:
+        print(f"pyprov check: no desired state in {state.desired}: nothing was ever applied "
+              "here (run pyprov apply first)", file=sys.stderr)
+        return EXIT_FAILED
+    except (ProtocolError, ValueError) as exc:
+        print(f"pyprov check: the stored desired state {state.desired} is unusable: {exc}",
+              file=sys.stderr)
+        return EXIT_FAILED
+    started, clock = now_rfc3339(), time.monotonic()
+    with host_lock(state.lock, args.lock_timeout, on_wait=_say_waiting, shared=True):
+        events = list(reconcile(list(desired.documents), handlers(), _context(desired, state),
+                                Options(check=True)))
+    report = build_report(desired.host, started, time.monotonic() - clock, generation(raw),
+                          events)
+    store_report(state.reports, report, args.keep)
+    out.write(report.to_json().decode() if args.output == "json" else report.summary() + "\n")
+    return report.exit_code
+
+
 def run_apply(args: argparse.Namespace, desired: DesiredState, out: TextIO) -> int:
     state = StateDir(resolve_state_dir(args.state_dir))
     options = Options(check=args.check, diff=args.diff, force=args.force)
-    daemon_json = next((Path(doc.path) for doc in desired.documents
-                        if isinstance(doc, DaemonConfig)), DAEMON_JSON)
-    ctx = HostContext(host=desired.host, state=state, daemon_json=daemon_json)
+    ctx = _context(desired, state)
     changed = failed = False
     if not args.check:
         state.ensure()
@@ -118,6 +161,25 @@ def run_apply(args: argparse.Namespace, desired: DesiredState, out: TextIO) -> i
     return exit_code(changed, failed)
 
 
+def _serve(args: argparse.Namespace, stdout: TextIO) -> int:
+    state = StateDir(resolve_state_dir(args.state_dir))
+    if args.detach or args.stop:
+        return ensure(state, want=args.detach, out=stdout)
+    from agent.server import serve
+
+    identity()  # the build this process runs, read before anything is installed over it
+    handlers()  # import every resource now: the first request must not pay for it
+    from agent.workers import warm_up
+
+    warm_up()  # and what the host commands' workers need
+    from agent.runtime.engine import Runtime
+
+    for name in Runtime(state).restore():  # dockerd's restart at boot
+        print(f"pyprov agent: restarted container {name}", file=sys.stderr, flush=True)
+    serve(state, run)
+    return 0
+
+
 def run(argv: list[str], stdin: TextIO, stdout: TextIO) -> int:
     """One CLI invocation on the given streams: from ``main``, or per request when served."""
     args = _parser().parse_args(argv)
@@ -129,22 +191,10 @@ def run(argv: list[str], stdin: TextIO, stdout: TextIO) -> int:
         stdout.write(json.dumps(identity()) + "\n")
         return 0
     if args.command == "serve":
-        state = StateDir(resolve_state_dir(args.state_dir))
-        if args.detach or args.stop:
-            return ensure(state, want=args.detach, out=stdout)
-        from agent.server import serve
-
-        identity()  # the build this process runs, read before anything is installed over it
-        handlers()  # import every resource now: the first request must not pay for it
-        from agent.workers import warm_up
-
-        warm_up()  # and what the host commands' workers need
-        from agent.runtime.engine import Runtime
-
-        for name in Runtime(state).restore():  # dockerd's restart at boot
-            print(f"pyprov agent: restarted container {name}", file=sys.stderr, flush=True)
-        serve(state, run)
-        return 0
+        return _serve(args, stdout)
+    if args.command == "check":
+        configure(0, None)
+        return run_check(args, stdout)
     configure(args.verbose, {"auto": None, "console": False, "json": True}[args.log_format])
     host = "localhost"  # until the desired state names the host
     try:

@@ -61,6 +61,11 @@ class StateDir:
         return self.root / "zygote.sock"
 
     @property
+    def reports(self) -> Path:
+        """Drift reports of ``agent check`` (see agent/drift.py)."""
+        return self.root / "reports"
+
+    @property
     def backups(self) -> Path:
         return self.root / "backups"
 
