@@ -24,7 +24,7 @@ from functools import cache
 from pathlib import Path
 from typing import NoReturn, TextIO
 
-from agent.drift import DEFAULT_KEEP, build_report, generation, now_rfc3339, store_report
+from agent.drift import DEFAULT_KEEP, build_report, generation, store_report
 from agent.errors import ProtocolError, PyprovError
 from agent.fsutil.atomic import write_if_changed
 from agent.logsetup import configure
@@ -38,6 +38,7 @@ from agent.reconcile.lock import host_lock
 from agent.resident import ensure, identity
 from agent.resources import handlers
 from agent.state import StateDir, resolve_state_dir
+from agent.textfmt import now_rfc3339
 
 DEFAULT_LOCK_TIMEOUT = 300.0
 

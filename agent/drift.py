@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -62,12 +61,6 @@ class DriftReport:
 
 def generation(desired_bytes: bytes) -> str:
     return "sha256:" + hashlib.sha256(desired_bytes).hexdigest()
-
-
-def now_rfc3339() -> str:
-    seconds = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + \
-        f".{int(seconds % 1 * 1e6):06d}Z"
 
 
 def build_report(host: str, started_at: str, duration: float, generation_id: str,

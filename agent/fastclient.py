@@ -18,14 +18,14 @@ import json
 import os
 import signal
 import socket
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-from agent.model.constants import AGENT_SOCKET, BUILD_FILE, DEFAULT_STATE_DIR
+from agent.model.constants import AGENT_SOCKET
+from agent.process import build_id
+from agent.state import resolve_state_dir
 
-STATE_DIR_ENV = "PYPROV_STATE_DIR"
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGWINCH)
 
 
@@ -33,20 +33,18 @@ def client_build() -> str:
     """What the resident agent must also be running: version and bootstrap build."""
     from agent import __version__
 
-    try:
-        build = (Path(sys.prefix) / BUILD_FILE).read_text().strip()
-    except OSError:
-        build = ""
-    return f"{__version__}+{build}"
+    return f"{__version__}+{build_id()}"
 
 
 def _state_dir(argv: list[str]) -> Path:
+    """``--state-dir`` as the command will read it, else the environment's or the default."""
+    explicit = None
     for index, arg in enumerate(argv):
         if arg == "--state-dir" and index + 1 < len(argv):
-            return Path(argv[index + 1]).absolute()
-        if arg.startswith("--state-dir="):
-            return Path(arg.split("=", 1)[1]).absolute()
-    return Path(os.environ.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR).absolute()
+            explicit = argv[index + 1]
+        elif arg.startswith("--state-dir="):
+            explicit = arg.split("=", 1)[1]
+    return resolve_state_dir(explicit)
 
 
 def forward(argv: list[str]) -> int | None:

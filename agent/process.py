@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
+
+from agent.model.constants import BUILD_FILE
+
+
+def build_id() -> str:
+    """The bootstrap build of the installation ("" outside a bootstrapped venv)."""
+    try:
+        return (Path(sys.prefix) / BUILD_FILE).read_text().strip()
+    except OSError:
+        return ""
 
 
 def leave_for_callers_directory() -> None:

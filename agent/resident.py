@@ -27,26 +27,19 @@ from typing import TextIO
 
 import agent
 from agent.model.constants import (
-    BUILD_FILE,
     EXIT_CHANGED,
     EXIT_FAILED,
     EXIT_OK,
     PROTOCOL_VERSION,
 )
+from agent.process import build_id
+from agent.runtime.procs import alive
 from agent.state import StateDir
 from agent.unixsock import peer
 
 LOG_LIMIT = 8 * 1024 * 1024  # agent.log rotated to agent.log.1 beyond this, at a start
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
-
-
-def build_id() -> str:
-    """The bootstrap build of the installation ("" outside a bootstrapped venv)."""
-    try:
-        return (Path(sys.prefix) / BUILD_FILE).read_text().strip()
-    except OSError:
-        return ""
 
 
 @cache
@@ -92,19 +85,10 @@ def _stop(pid: int) -> None:
             return
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            if not _alive(pid):
+            if not alive(pid):
                 return
             time.sleep(0.05)
     raise OSError(f"the resident agent (pid {pid}) did not stop")
-
-
-def _alive(pid: int) -> bool:
-    """Running: not gone, and not a zombie its (sub)reaper has yet to collect."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 def _rotate(log: Path) -> None:

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Sequence
 from typing import TextIO
+
+
+def now_rfc3339() -> str:
+    """Now, as docker writes times (RFC 3339, UTC, nanoseconds): logs, states, reports."""
+    seconds = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + \
+        f".{int(seconds % 1 * 1e9):09d}Z"
 
 
 def parse_time(stamp: str | None) -> dt.datetime | None:

@@ -15,8 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 from agent.errors import PyprovError
-from agent.oci.media import Descriptor
-from agent.store.layout import ImageStore, StoredImage
+from agent.store.layout import ImageStore
 
 PARTIAL_MAX_AGE = 24 * 3600
 READ_CHUNK = 1 << 20
@@ -31,27 +30,22 @@ class Collected:
 
 
 def _reachable(store: ImageStore, in_use: frozenset[str]) -> tuple[set[str], set[str]]:
+    """Blobs and unpacked layers that an image name, or a container (``in_use``: manifest
+    digests, named or not any more), still needs."""
     blobs: set[str] = set()
     layers: set[str] = set()
-    named = {image.manifest.digest for image in store.images()}
-    for digest in in_use - named:  # untagged, yet a container runs from it
-        if store.has_blob(digest):
-            store_image = StoredImage(digest, Descriptor("", digest, 0), digest)  # type read inside
-            blobs.add(digest)
-            try:
-                manifest = store.manifest_of(store_image)
-                blobs.add(manifest.config.digest)
-                blobs.update(layer.digest for layer in manifest.layers)
-                layers.update(store.config_of(store_image).diff_ids)
-            except (PyprovError, OSError):
-                continue
-    for image in store.images():
-        blobs.update({image.manifest.digest, image.resolved})  # the index, not its children
+    images = store.images()
+    kept: list[tuple[str, str | None]] = [(image.manifest.digest, image.manifest.media_type)
+                                          for image in images]
+    kept += [(digest, None) for digest in in_use if store.has_blob(digest)]
+    blobs.update(image.resolved for image in images)  # the index, not its children
+    for digest, media_type in kept:
+        blobs.add(digest)
         try:
-            manifest = store.manifest_of(image)
+            manifest = store.manifest_at(digest, media_type)
             blobs.add(manifest.config.digest)
             blobs.update(layer.digest for layer in manifest.layers)
-            layers.update(store.config_of(image).diff_ids)
+            layers.update(store.config_at(digest).diff_ids)
         except (PyprovError, OSError):
             continue  # an incomplete image keeps what it has; a pull completes it
     return blobs, layers

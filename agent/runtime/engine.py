@@ -25,9 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.errors import PyprovError
-from agent.oci import media
-from agent.oci.config import MAX_CONFIG, ImageConfig, parse_config
-from agent.oci.media import ImageManifest
+from agent.oci.config import ImageConfig
 from agent.runtime import rootfs
 from agent.runtime.cgroups import CgroupDriver, CgroupError, Limits, detect
 from agent.runtime.passwd import resolve_user
@@ -44,6 +42,7 @@ from agent.runtime.volumes import Volumes
 from agent.runtime.zygote import ZygoteError, launch_zygote, request_start
 from agent.state import StateDir
 from agent.store.layout import ImageStore
+from agent.textfmt import now_rfc3339
 
 if TYPE_CHECKING:
     from agent.runtime.spec import ContainerSpec
@@ -70,12 +69,6 @@ class Status:
     @property
     def running(self) -> bool:
         return self.status in ("running", "restarting")
-
-
-def now_rfc3339() -> str:
-    seconds = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + \
-        f".{int(seconds % 1 * 1e9):09d}Z"
 
 
 class Runtime:
@@ -108,10 +101,7 @@ class Runtime:
 
     def image_config(self, manifest_digest: str) -> tuple[ImageConfig, list[Path]]:
         """The image's config and its unpacked layers, bottom first (all must be there)."""
-        parsed = media.parse(self.images.read_blob(manifest_digest, media.MAX_MANIFEST), None)
-        if not isinstance(parsed, ImageManifest):
-            raise ContainerError(f"{manifest_digest} is not an image manifest")
-        config = parse_config(self.images.read_blob(parsed.config.digest, MAX_CONFIG))
+        config = self.images.config_at(manifest_digest)
         missing = [d for d in config.diff_ids if not self.images.has_layer(d)]
         if missing:
             raise ContainerError(f"image {manifest_digest[:19]}: layer {missing[0][:19]} is "
@@ -279,7 +269,7 @@ class Runtime:
         return config
 
     def _request_start(self, config: dict[str, Any], fds: list[int]) -> int:
-        from agent.resident import build_id
+        from agent.process import build_id
         path = self.state.zygote_socket
         build = build_id() or _source_build()
         for attempt in range(2):

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from agent.fsutil.atomic import atomic_write
 from agent.runtime import linux, procs, sandbox
+from agent.textfmt import now_rfc3339 as _now
 
 BACKOFF_START = 0.1
 BACKOFF_MAX = 60.0
@@ -52,12 +53,6 @@ class MonitorConfig:
     console_fd: int | None = None     # run -t: the socket its first run's pty master goes to
     stdin_fd: int | None = None       # run -i: its first run's stdin (later runs: /dev/null)
     extra: dict[str, object] = field(default_factory=dict)
-
-
-def _now() -> str:
-    seconds = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + \
-        f".{int(seconds % 1 * 1e9):09d}Z"
 
 
 def write_state(path: str, state: dict[str, object]) -> None:

@@ -18,7 +18,9 @@ def start_time(pid: int) -> int | None:
     return int(fields[19])
 
 
-def alive(pid: int | None, started: int | None) -> bool:
+def alive(pid: int | None, started: int | None = None) -> bool:
+    """Running (a zombie its reaper has yet to collect is not), and, with ``started``,
+    still the process that started then."""
     if not pid:
         return False
     now = start_time(pid)

@@ -78,12 +78,6 @@ class Volumes:
     def remove(self, name: str) -> None:
         shutil.rmtree(self.root / name, ignore_errors=True)
 
-    def names(self) -> list[str]:
-        try:
-            return sorted(p.name for p in self.root.iterdir() if (p / "_data").is_dir())
-        except FileNotFoundError:
-            return []
-
     def resolve(self, specs: list[str], anonymous: list[str], rootfs: Path,
                 inherited: list[BindMount], reuse: dict[str, str]) -> ResolvedVolumes:
         """Bind mounts for the spec's volumes, the image's anonymous ones, and those

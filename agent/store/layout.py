@@ -147,14 +147,24 @@ class ImageStore:
 
     def manifest_of(self, image: StoredImage) -> ImageManifest:
         """The image's ImageManifest, re-verified (``StoreError`` for an index)."""
-        parsed = media.parse(self.read_blob(image.manifest.digest, media.MAX_MANIFEST),
-                             image.manifest.media_type)
-        if not isinstance(parsed, ImageManifest):
-            raise StoreError(f"{image.name}: the store holds an index, not an image manifest")
-        return parsed
+        return self.manifest_at(image.manifest.digest, image.manifest.media_type, image.name)
 
     def config_of(self, image: StoredImage) -> ImageConfig:
-        return parse_config(self.read_blob(self.manifest_of(image).config.digest, MAX_CONFIG))
+        return self.config_at(image.manifest.digest)
+
+    def manifest_at(self, digest: str, media_type: str | None = None,
+                    name: str | None = None) -> ImageManifest:
+        """The ImageManifest stored at ``digest`` (named or not: a container's image may
+        have lost its name), re-verified; ``StoreError`` for an index."""
+        parsed = media.parse(self.read_blob(digest, media.MAX_MANIFEST), media_type)
+        if not isinstance(parsed, ImageManifest):
+            raise StoreError(f"{name or digest}: the store holds an index, not an image "
+                             "manifest")
+        return parsed
+
+    def config_at(self, manifest_digest: str) -> ImageConfig:
+        return parse_config(self.read_blob(self.manifest_at(manifest_digest).config.digest,
+                                           MAX_CONFIG))
 
     def image(self, name: str) -> StoredImage | None:
         return next((image for image in self.images() if image.name == name), None)

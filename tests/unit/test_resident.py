@@ -7,7 +7,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from agent.resident import _alive
+from agent.runtime.procs import alive as _alive
 
 
 def test_a_zombie_counts_as_stopped_a_running_process_does_not() -> None:

@@ -33,8 +33,9 @@ def apply(doc: Container, action: Action, ctx: HostContext) -> Applied:
             raise RuntimeError(f"image {doc.image} still incomplete after the pull")
     reuse: dict[str, str] = {}
     if record is not None:  # recreate: the old one goes, its anonymous volumes stay
-        reuse = {m["target"]: name for m in record.mounts for name in record.volumes
-                 if m["source"].endswith(f"/{name}/_data")}
+        data_dirs = {str(runtime.volumes.data_dir(name)): name for name in record.volumes}
+        reuse = {m["target"]: data_dirs[m["source"]] for m in record.mounts
+                 if m["source"] in data_dirs}
         runtime.remove(record, force=True)
     created = runtime.create(spec, managed=True, reuse_volumes=reuse)
     details = {"id": created.short_id}
