@@ -8,20 +8,21 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 import sys
 
-from agent.hostcommands import HOST_COMMANDS
+from agent.hostcommands import host_command_argv
 
-if sys.argv[1:2] and sys.argv[1] in HOST_COMMANDS:
+host_argv = host_command_argv(sys.argv[1:])
+if host_argv is not None:
     from agent.fastclient import forward
     from agent.process import leave_for_callers_directory
 
     leave_for_callers_directory()
-    served = forward(sys.argv[1:])  # a resident agent's warm worker, when one serves
+    served = forward(host_argv)  # a resident agent's warm worker, when one serves
     if served is not None:
         raise SystemExit(served)
     from agent.hostcommands import run_host_command
 
-    raise SystemExit(run_host_command(sys.argv[1:]))
+    raise SystemExit(run_host_command(host_argv))
 
-from agent.cli import main  # after the environment it depends on
+from agent.cli import main  # noqa: E402 - after the environment it depends on
 
 raise SystemExit(main())

@@ -1,8 +1,10 @@
-"""Starting, replacing and stopping the resident agent (``pyprov agent serve``), idempotently.
+"""Starting, replacing and stopping the resident agent (``pyprov agent serve`` or ``run``),
+idempotently.
 
-``serve --detach`` is what bootstrap runs on a host: if an agent of this very build
-already serves the state dir's socket, nothing changes; an agent of another build (an
-upgrade) is stopped and a new one started, detached from the SSH session (its own
+``serve --detach`` / ``run --detach`` is what bootstrap runs on a host without systemd:
+if an agent of this very build and these loop settings already serves the state dir's
+socket, nothing changes; an agent of another build (an upgrade) or other settings is
+stopped and a new one started, detached from the SSH session (its own
 session, stdin closed, output appended to ``STATE/agent.log``). The running agent is
 found through the socket itself (its pid from SO_PEERCRED, its build by asking it),
 never through a pid file that could name a recycled pid.
@@ -23,7 +25,7 @@ import time
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import agent
 from agent.model.constants import (
@@ -56,8 +58,8 @@ class Running:
     identity: dict[str, object]
 
 
-def running(state: StateDir) -> Running | None:
-    """The agent serving the state dir's socket, if one answers."""
+def _request(state: StateDir, argv: list[str]) -> tuple[int, object] | None:
+    """(the agent's pid, its first output line as JSON), if an agent answers."""
     from agent.server import socket_path
 
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -65,15 +67,34 @@ def running(state: StateDir) -> Running | None:
     try:
         conn.connect(str(socket_path(state)))
         pid = peer(conn).pid
-        conn.sendall(json.dumps({"argv": ["version"]}).encode() + b"\n")
+        conn.sendall(json.dumps({"argv": argv}).encode() + b"\n")
         conn.shutdown(socket.SHUT_WR)
         with conn.makefile("rb") as reader:
-            first = json.loads(reader.readline(65536) or b"null")
+            text = b""
+            for line in reader:  # a JSON answer may span lines; the exit line ends it
+                if line.startswith(b'{"exit":'):
+                    break
+                text += line
+        return pid, json.loads(text or b"null")
     except (OSError, ValueError):
         return None
     finally:
         conn.close()
+
+
+def running(state: StateDir) -> Running | None:
+    """The agent serving the state dir's socket, if one answers."""
+    answer = _request(state, ["version"])
+    if answer is None:
+        return None
+    pid, first = answer
     return Running(pid, first if isinstance(first, dict) else {})
+
+
+def ask(state: StateDir, argv: list[str]) -> dict[str, Any] | None:
+    """A served command's JSON answer (``status --output json``), if an agent answers."""
+    answer = _request(state, argv)
+    return answer[1] if answer is not None and isinstance(answer[1], dict) else None
 
 
 def _stop(pid: int) -> None:
@@ -99,7 +120,7 @@ def _rotate(log: Path) -> None:
         pass
 
 
-def _start(state: StateDir) -> int:
+def _start(state: StateDir, command: list[str]) -> int:
     state.ensure()
     log = state.root / "agent.log"
     _rotate(log)
@@ -107,7 +128,7 @@ def _start(state: StateDir) -> int:
     try:
         # Its own session: the SSH session that started it may end at once.
         child = subprocess.Popen(
-            [sys.executable, "-I", "-m", "agent", "serve", "--state-dir", str(state.root)],
+            [sys.executable, "-I", "-m", "agent", *command, "--state-dir", str(state.root)],
             stdin=subprocess.DEVNULL, stdout=fd, stderr=fd, close_fds=True,
             start_new_session=True, cwd="/")
     finally:
@@ -129,8 +150,10 @@ def _report(out: TextIO, changed: bool, pid: int | None, detail: str) -> None:
     print(json.dumps({"changed": changed, "pid": pid, "detail": detail}), file=out, flush=True)
 
 
-def ensure(state: StateDir, want: bool, out: TextIO) -> int:
-    """Make the resident agent of this build run (``want``) or not run."""
+def ensure(state: StateDir, want: bool, out: TextIO, command: list[str] | None = None,
+           loop: dict[str, object] | None = None) -> int:
+    """Make the resident agent of this build run (``want``) or not run. ``command`` starts
+    it (default ``serve``); ``loop`` is the loop settings it must run with (None: none)."""
     try:
         found = running(state)
         if not want:
@@ -140,16 +163,23 @@ def ensure(state: StateDir, want: bool, out: TextIO) -> int:
             _stop(found.pid)
             _report(out, True, None, f"stopped the resident agent (pid {found.pid})")
             return EXIT_CHANGED
-        if found is not None and found.identity == identity():
-            _report(out, False, found.pid, "the resident agent of this build runs")
+        if found is not None and found.identity == {**identity(), "loop": loop}:
+            _report(out, False, found.pid, "the resident agent of this build runs"
+                    + (" its loop" if loop else ""))
             return EXIT_OK
         if found is not None:
             _stop(found.pid)
-        pid = _start(state)
+        pid = _start(state, command or ["serve"])
     except OSError as exc:
         _report(out, False, None, str(exc))
         return EXIT_FAILED
-    old = found.identity.get("build") or found.identity.get("version") if found else None
-    _report(out, True, pid, f"replaced the resident agent of build {old}" if found
-            else "started the resident agent")
+    if found is None:
+        _report(out, True, pid, "started the resident agent" + (" with its loop" if loop
+                                                                 else ""))
+    elif {**found.identity, "loop": None} != {**identity(), "loop": None}:
+        old = found.identity.get("build") or found.identity.get("version")
+        _report(out, True, pid, f"replaced the resident agent of build {old}")
+    else:
+        _report(out, True, pid, "restarted the resident agent with new settings "
+                f"(loop: {loop})")
     return EXIT_CHANGED

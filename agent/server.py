@@ -7,7 +7,8 @@ imports of ours) that falls back to starting the agent when nothing listens.
 
 Wire format, one request per connection: a JSON line ``{"argv": [...]}``, then the
 command's stdin until the client shuts down its side; the reply is the command's
-stdout, then a last line ``{"exit": N}``. Only ``apply`` and ``version`` are served.
+stdout, then a last line ``{"exit": N}``. Served: ``apply``, ``check``, ``status``,
+``version``.
 
 Host commands (``run``, ``ps``, ``pull``...; see agent/fastclient.py) come as
 ``{"cli": [...], "cwd", "env", "build"}`` with the client's stdin, stdout and stderr
@@ -24,7 +25,6 @@ import contextlib
 import io
 import json
 import os
-import signal
 import socket
 import sys
 import time
@@ -39,7 +39,7 @@ from agent.unixsock import listen_private, peer
 from agent.workers import fork_worker
 
 Handler = Callable[[list[str], TextIO, TextIO], int]
-SERVED = ("apply", "version")
+SERVED = ("apply", "check", "status", "version")
 MAX_REQUEST = 64 * 1024 * 1024
 MAX_HEADER = 4 * 1024 * 1024
 READ_TIMEOUT = 60.0
@@ -79,13 +79,15 @@ def _read_header(conn: socket.socket) -> tuple[dict[str, object], bytes, list[in
     return (header if isinstance(header, dict) else {}), rest, fds
 
 
-def _answer(conn: socket.socket, handle: Handler, server: socket.socket) -> None:
+def _answer(conn: socket.socket, handle: Handler, server: socket.socket) -> list[str]:
+    """Answer one request; the argv served (a host command's is its ``cli``)."""
     started = time.monotonic()
     conn.settimeout(READ_TIMEOUT)
     header, rest, fds = _read_header(conn)
     if "cli" in header:
         fork_worker(conn, header, fds, server)
-        return
+        cli = header.get("cli")
+        return [str(a) for a in cli] if isinstance(cli, list) else ["?"]
     for fd in fds:
         os.close(fd)
     with conn.makefile("rb") as reader:
@@ -103,9 +105,10 @@ def _answer(conn: socket.socket, handle: Handler, server: socket.socket) -> None
         except SystemExit as exc:  # argparse's usage errors
             code = exc.code if isinstance(exc.code, int) else EXIT_FAILED
     conn.sendall(json.dumps({"exit": code}).encode() + b"\n")
-    what = argv[0] if isinstance(argv, list) and argv else "?"
-    print(f"pyprov agent: served {what} (exit {code}) in "
+    served = [str(a) for a in argv] if isinstance(argv, list) and argv else ["?"]
+    print(f"pyprov agent: served {served[0]} (exit {code}) in "
           f"{(time.monotonic() - started) * 1000:.0f} ms", file=sys.stderr, flush=True)
+    return served
 
 
 class _Live(io.StringIO):
@@ -120,25 +123,36 @@ class _Live(io.StringIO):
         return len(text)
 
 
-def serve(state: StateDir, handle: Handler) -> None:
-    """Answer requests until killed; one at a time (a pass holds the host lock anyway)."""
-    state.ensure()
-    path = socket_path(state)
-    server = _listen(path)
-    # SIGTERM (systemd's stop, kill) ends the loop through ``finally``: the socket goes.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    print(f"pyprov agent: serving {path}", file=sys.stderr, flush=True)
-    uid = os.getuid()
-    try:
-        while True:
-            conn, _ = server.accept()
-            with conn:
-                try:
-                    if peer(conn).uid != uid:
-                        continue
-                    _answer(conn, handle, server)
-                except (OSError, ValueError) as exc:
-                    log.warning("request failed", error=str(exc))
-    finally:
-        server.close()
-        path.unlink(missing_ok=True)
+class Server:
+    """The listening socket; the caller's loop (agent/loop/runner.py) calls ``answer``
+    when it is readable. Requests are answered one at a time (a pass holds the host lock
+    anyway); host commands go to forked workers at once."""
+
+    def __init__(self, state: StateDir, handle: Handler) -> None:
+        state.ensure()
+        self.path = socket_path(state)
+        self._handle = handle
+        self._socket = _listen(self.path)
+        self._uid = os.getuid()
+        print(f"pyprov agent: serving {self.path}", file=sys.stderr, flush=True)
+
+    def fileno(self) -> int:
+        return self._socket.fileno()
+
+    def answer(self) -> list[str] | None:
+        """Accept one connection and answer it: the argv served, None if refused."""
+        conn, _ = self._socket.accept()
+        with conn:
+            try:
+                if peer(conn).uid != self._uid:
+                    return None
+                return _answer(conn, self._handle, self._socket)
+            except (OSError, ValueError) as exc:
+                log.warning("request failed", error=str(exc))
+                return None
+
+    def close(self, unlink: bool = True) -> None:
+        """``unlink=False`` in a forked child: the socket file belongs to the server."""
+        self._socket.close()
+        if unlink:
+            self.path.unlink(missing_ok=True)

@@ -30,6 +30,11 @@ class StateDir:
         return self.root / "desired.json"
 
     @property
+    def desired_good(self) -> Path:
+        """The last stored desired state that validated: in force if desired.json breaks."""
+        return self.root / "desired.good.json"
+
+    @property
     def images(self) -> Path:
         """The image store (an OCI image layout plus unpacked layers)."""
         return self.root / "images"

@@ -118,12 +118,18 @@ def _dispatch(args: argparse.Namespace) -> int:
     return 0
 
 
+def host_command(argv: list[str]) -> list[str]:
+    """``pyprov CMD`` as the agent names it: ``agent run`` is the agent's loop, docker's
+    run is ``agent container run``."""
+    return ["container", *argv] if argv[0] == "run" else argv
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and (argv[0] == "agent" or argv[0] in HOST_COMMANDS):
         # The agent is its own program: the controller never imports its code. It returns
         # to the operator's directory (PYPROV_CWD) for relative paths (save -o, load -i).
-        agent_args = argv[1:] if argv[0] == "agent" else argv
+        agent_args = argv[1:] if argv[0] == "agent" else host_command(argv)
         os.environ["PYPROV_CWD"] = str(Path.cwd())
         os.chdir("/")  # with -I: never run an `agent` package from the current directory
         os.execv(sys.executable, [sys.executable, "-I", "-m", "agent", *agent_args])  # noqa: S606

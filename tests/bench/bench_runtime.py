@@ -133,7 +133,7 @@ class Bench:
 
 def pyprov_run(bench: Bench, options: Callable[[], list[str]], warm: bool = False) -> Sample:
     env = bench.warm_env if warm else bench.env
-    return lambda: timed(bench.agent("run", "--rm", *options(), "--entrypoint", "true",
+    return lambda: timed(bench.agent("container", "run", "--rm", *options(), "--entrypoint", "true",
                                      bench.image), env)
 
 
@@ -179,8 +179,9 @@ def oci_run(argv: list[str], unshared: Unshared | None = None) -> Sample:
 def prepared(bench: Bench, name: str) -> tuple[Runtime, Path]:
     """A created (and exited) ``--network none`` container for the runtime-level runs,
     and an OCI bundle over a copy of its root filesystem."""
-    container_id = checked(bench.agent("run", "-d", "--name", name, "--network", "none",
-                                       "--entrypoint", "true", bench.image),
+    container_id = checked(bench.agent("container", "run", "-d", "--name", name,
+                                       "--network", "none", "--entrypoint", "true",
+                                       bench.image),
                            bench.env).stdout.strip()
     runtime = bench.runtime
     deadline = time.monotonic() + 20
