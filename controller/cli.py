@@ -7,6 +7,7 @@
     pyprov render [-i INVENTORY] PATH...    print the desired state each host's agent receives
     pyprov inventory -i INVENTORY --list    the resolved inventory, as ansible-inventory --list
     pyprov bootstrap -i INVENTORY           install or upgrade the agent on the hosts
+    pyprov drift [-i INVENTORY] [--now]     every host's latest drift report, one table
     pyprov agent ...                        the host-side agent (pyprov agent --help)
     pyprov pull|push|tag|images|rmi|inspect|save|load|login|logout|catalog ...
                                             this host's images and registries, docker-like
@@ -97,6 +98,14 @@ def _parser() -> argparse.ArgumentParser:
     _add_inventory(bootstrap)
     _add_connection(bootstrap)
     bootstrap.add_argument("--output", choices=("text", "json"), default="text")
+    drift = sub.add_parser("drift", help="the fleet's drift: every host's latest report")
+    _add_inventory(drift)
+    _add_connection(drift)
+    drift.add_argument("--now", action="store_true",
+                       help="run the check on every host first (changes nothing)")
+    drift.add_argument("--output", choices=("text", "json"), default="text")
+    drift.add_argument("--state-dir", help="agent state dir (default $PYPROV_STATE_DIR "
+                       "or /var/lib/pyprov)")
     sub.add_parser("agent", help="run the host agent (pyprov agent --help)", add_help=False)
     return parser
 
@@ -113,6 +122,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(commands.render(args.inventory, args.limit, args.paths))
     elif args.command == "bootstrap":
         return commands.bootstrap(args)
+    elif args.command == "drift":
+        return commands.drift(args)
     else:
         return commands.apply(args)
     return 0

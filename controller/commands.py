@@ -79,3 +79,18 @@ def bootstrap(args: argparse.Namespace) -> int:
     from controller.bootstrap.command import run_bootstrap
 
     return run_bootstrap(args)
+
+
+def drift(args: argparse.Namespace) -> int:
+    from controller.drift import gather, render_json, render_text
+    from controller.inventory import select
+
+    inventory = load_inventory(args.inventory)
+    hosts = select(inventory, args.limit or "all")
+    if not hosts:
+        raise ControllerError(f"no hosts matched (limit: {args.limit or 'none'})")
+    state_dir = str(Path(args.state_dir).absolute()) if args.state_dir else None
+    fleet = gather(hosts, transport_factory(inventory, ssh_options(args)), now=args.now,
+                   state_dir=state_dir, forks=args.forks)
+    print(render_json(fleet) if args.output == "json" else render_text(fleet), end="")
+    return fleet.exit_code

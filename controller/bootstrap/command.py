@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.model import Event
-from controller.bootstrap.install import bootstrap_host, resident_agent
+from controller.bootstrap.install import AgentService, agent_service, bootstrap_host
 from controller.bootstrap.wheelhouse import HostPython, build_wheelhouse
 from controller.commands import ssh_options
 from controller.errors import TransportError
@@ -50,6 +50,9 @@ def run_bootstrap(args: argparse.Namespace) -> int:
     def wheelhouse_for(target: HostPython) -> Path:
         return build_wheelhouse(target, version)
 
+    # Every host's asked-for service, checked before any host is contacted.
+    services = {host: AgentService.from_vars(host, targets[host]) for host in hosts}
+
     def one(host: str) -> None:
         variables = targets[host]
         if connection_for(inventory.host(host)).connection == "local":
@@ -64,8 +67,8 @@ def run_bootstrap(args: argparse.Namespace) -> int:
                     transport, install_dir=install_dir,
                     system_python=str(variables.get("ansible_python_interpreter", "python3")),
                     version=version, wheelhouse_for=wheelhouse_for))
-                events.append(resident_agent(transport, install_dir=install_dir,
-                                             mode=str(variables.get("pyprov_agent", "serve"))))
+                events.extend(agent_service(transport, install_dir=install_dir,
+                                            service=services[host]))
             except TransportError as exc:
                 if exc.unreachable:
                     recap.host(host).unreachable += 1

@@ -7,8 +7,12 @@
 4. ``python3 -m venv --without-pip INSTALL`` (Debian's python3 has no ensurepip without
    python3-venv; pip runs from its own wheel instead), then ``pip install --no-index``.
 5. Ask the agent its version again: an install is only reported once it answers.
-6. The resident agent (``pyprov_agent: serve``, the default): ``agent serve --detach``
-   starts it, or replaces one of an older build; ``pyprov_agent: none`` stops it.
+6. ``agent setup`` on the host, from the inventory's variables: the agent as a service
+   (``pyprov_agent``: ``serve``, the default, a resident server; ``loop``, ``agent run``
+   with ``pyprov_agent_interval`` and ``pyprov_mode``; ``none``) and the drift cron entry
+   (``pyprov_drift_cron``: a schedule; ``pyprov_drift_delay``: its random delay): the
+   systemd unit and /etc/cron.d file written when they differ, removed when not asked,
+   the agent (re)started by systemd where it runs, detached elsewhere.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from __future__ import annotations
 import json
 import shlex
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from agent.model import PROTOCOL_VERSION, Event
@@ -26,7 +31,8 @@ from controller.errors import TransportError
 from controller.transports.base import Transport
 
 _house_lock = threading.Lock()
-RESIDENT_MODES = ("serve", "none")
+AGENT_MODES = ("loop", "serve", "none")
+LOOP_MODES = ("enforce", "report")
 
 
 def installed(transport: Transport, python: str) -> tuple[str | None, str]:
@@ -100,22 +106,61 @@ def bootstrap_host(transport: Transport, *, install_dir: str, system_python: str
                  summary=f"pyprov {version} {verb} ({len(sent)} wheels sent)")
 
 
-def resident_agent(transport: Transport, *, install_dir: str, mode: str) -> Event:
-    """The resident agent as the inventory asks (``pyprov_agent``): started (or replaced by
-    this build) for ``serve``, stopped for ``none``. Idempotent, like the install."""
-    if mode not in RESIDENT_MODES:
-        raise TransportError(transport.host, f"pyprov_agent: {mode!r} is not one of "
-                             f"{', '.join(RESIDENT_MODES)}")
-    flag = "--detach" if mode == "serve" else "--stop"
-    result = transport.run([f"{install_dir}/bin/python", "-I", "-m", "agent", "serve", flag],
-                           timeout=120)
-    try:
-        report = json.loads(result.stdout.decode("utf-8", "replace").strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        report = {}
-    detail = str(report.get("detail") or result.stderr.decode("utf-8", "replace").strip())
-    if result.code not in (0, 2) or not isinstance(report, dict):
-        raise TransportError(transport.host, f"agent serve {flag} failed "
-                             f"(exit {result.code}): {detail}")
-    return Event(host=transport.host, kind="Agent", name="resident", changed=result.code == 2,
-                 action=mode if result.code == 2 else "none", summary=detail)
+@dataclass(frozen=True)
+class AgentService:
+    """What the inventory asks of the agent on a host (checked before any host is touched)."""
+
+    agent: str = "serve"
+    mode: str = "enforce"
+    interval: float = 30.0
+    drift_cron: str | None = None
+    drift_delay: int = 300
+
+    @classmethod
+    def from_vars(cls, host: str, variables: Mapping[str, object]) -> AgentService:
+        def number(name: str, default: float) -> float:
+            value = variables.get(name, default)
+            try:
+                result = float(value)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                result = -1.0
+            if result < 0 or (name == "pyprov_agent_interval" and result == 0):
+                raise TransportError(host, f"{name}: {value!r} is not a positive number")
+            return result
+
+        agent, mode = str(variables.get("pyprov_agent", "serve")), \
+            str(variables.get("pyprov_mode", "enforce"))
+        if agent not in AGENT_MODES:
+            raise TransportError(host, f"pyprov_agent: {agent!r} is not one of "
+                                 f"{', '.join(AGENT_MODES)}")
+        if mode not in LOOP_MODES:
+            raise TransportError(host, f"pyprov_mode: {mode!r} is not one of "
+                                 f"{', '.join(LOOP_MODES)}")
+        cron = variables.get("pyprov_drift_cron")
+        return cls(agent=agent, mode=mode, interval=number("pyprov_agent_interval", 30.0),
+                   drift_cron=str(cron) if cron not in (None, "", False) else None,
+                   drift_delay=int(number("pyprov_drift_delay", 300)))
+
+    def argv(self) -> list[str]:
+        argv = ["setup", "--agent", self.agent, "--mode", self.mode,
+                "--interval", f"{self.interval:g}", "--drift-delay", str(self.drift_delay)]
+        return argv + (["--drift-cron", self.drift_cron] if self.drift_cron else [])
+
+
+def agent_service(transport: Transport, *, install_dir: str,
+                  service: AgentService) -> list[Event]:
+    """``agent setup`` on the host: its events (unit file, cron entry, the agent)."""
+    result = transport.run([f"{install_dir}/bin/python", "-I", "-m", "agent",
+                            *service.argv()], timeout=180)
+    events = []
+    for line in result.stdout.decode("utf-8", "replace").splitlines():
+        try:
+            event = Event.model_validate_json(line)
+        except ValueError:
+            continue
+        events.append(event.model_copy(update={"host": transport.host}))
+    if result.code not in (0, 2, 4, 6) or not events:
+        detail = result.stderr.decode("utf-8", "replace").strip().splitlines()[-1:]
+        raise TransportError(transport.host, f"agent setup failed (exit {result.code})"
+                             + (f": {detail[0]}" if detail else ""))
+    return events

@@ -15,6 +15,8 @@ the sshd and every session it spawns see the host's own hostname and, bind-mount
 from ``DIR/hosts/<name>/``:
 
     /etc/docker        <- etc-docker/
+    /etc/cron.d        <- etc-cron.d/      (the drift cron entry bootstrap installs)
+    /etc/systemd/system <- etc-systemd-system/ (the agent's unit bootstrap installs)
     /opt/pyprov        <- opt-pyprov/
     /var/lib/pyprov    <- var-lib-pyprov/
     /run               <- run/          (holds /run/sshd, sshd's privilege separation dir)
@@ -120,6 +122,8 @@ class HostDirs:
 
     root: Path
     etc_docker: Path      # the host's /etc/docker
+    etc_cron_d: Path      # the host's /etc/cron.d
+    etc_systemd: Path     # the host's /etc/systemd/system
     opt_pyprov: Path      # the host's /opt/pyprov
     var_lib_pyprov: Path  # the host's /var/lib/pyprov
     run: Path             # the host's /run (holds sshd/, the privilege separation dir)
@@ -129,7 +133,8 @@ class HostDirs:
 
     @classmethod
     def under(cls, root: Path) -> HostDirs:
-        return cls(root=root, etc_docker=root / "etc-docker", opt_pyprov=root / "opt-pyprov",
+        return cls(root=root, etc_docker=root / "etc-docker", etc_cron_d=root / "etc-cron.d",
+                   etc_systemd=root / "etc-systemd-system", opt_pyprov=root / "opt-pyprov",
                    var_lib_pyprov=root / "var-lib-pyprov", run=root / "run",
                    root_home=root / "root-home",
                    ssh=root / "ssh", overlay=root / "overlay")
@@ -157,11 +162,16 @@ class HostDirs:
     def binds(self) -> list[tuple[Path, str]]:
         """(source on this machine, target inside the host) for every bind mount."""
         binds = [(self.run, "/run"), (self.etc_docker, "/etc/docker"),
+                 (self.etc_cron_d, "/etc/cron.d"), (self.etc_systemd, "/etc/systemd/system"),
                  (self.opt_pyprov, "/opt/pyprov"), (self.var_lib_pyprov, "/var/lib/pyprov"),
                  (self.root_home, "/root"), (self.hostname_file, "/etc/hostname")]
         binds.extend((self.root / "log" / Path(record).name, record)
                      for record in LOGIN_RECORDS if Path(record).is_file())
         return binds
+
+    def service_dirs(self) -> tuple[Path, Path]:
+        """Where bootstrap installs the agent's systemd unit and drift cron entry."""
+        return self.etc_cron_d, self.etc_systemd
 
     def state_dirs(self) -> tuple[Path, Path, Path]:
         """The dirs a provisioning run changes: /etc/docker, /opt/pyprov, /var/lib/pyprov."""
@@ -169,6 +179,7 @@ class HostDirs:
 
     def as_json(self) -> dict[str, str]:
         return {"root": str(self.root), "etc_docker": str(self.etc_docker),
+                "etc_cron_d": str(self.etc_cron_d), "etc_systemd": str(self.etc_systemd),
                 "opt_pyprov": str(self.opt_pyprov), "var_lib_pyprov": str(self.var_lib_pyprov),
                 "run": str(self.run), "root_home": str(self.root_home), "ssh": str(self.ssh),
                 "sshd_log": str(self.sshd_log),
@@ -610,9 +621,11 @@ class Fleet:
         self.trust_host_keys()
 
     def wipe(self, name: str | None = None) -> None:
-        """Empty the host's (or every host's) /etc/docker, /opt/pyprov, /var/lib/pyprov, /root."""
+        """Empty the host's (or every host's) /etc/docker, /etc/cron.d, /etc/systemd/system,
+        /opt/pyprov, /var/lib/pyprov, /root."""
         for host in self.hosts if name is None else [self.host(name)]:
-            for directory in (*host.dirs.state_dirs(), host.dirs.root_home):
+            for directory in (*host.dirs.state_dirs(), *host.dirs.service_dirs(),
+                              host.dirs.root_home):
                 for entry in directory.iterdir():
                     if entry.is_dir() and not entry.is_symlink():
                         shutil.rmtree(entry)
@@ -635,7 +648,7 @@ class Fleet:
         keygens = [_keygen_argv(self.client_key, "ed25519", "pyprov-fleet-controller")]
         for host in self.hosts:
             dirs = host.dirs
-            for directory in (*dirs.state_dirs(), dirs.run / "sshd", dirs.ssh,
+            for directory in (*dirs.state_dirs(), *dirs.service_dirs(), dirs.run / "sshd", dirs.ssh,
                               dirs.root / "log", dirs.overlay, dirs.root_home):
                 directory.mkdir(parents=True)
             dirs.root_home.chmod(0o700)
