@@ -239,8 +239,9 @@ def run_apply(args: argparse.Namespace, desired: DesiredState, out: TextIO) -> i
             if not args.check or state.root.exists() else contextlib.nullcontext())
     with lock:
         if not args.check:  # the last desired state, for the loop and drift checks
-            write_if_changed(state.desired, desired.model_dump_json(indent=2).encode(),
-                             mode=0o600, dir_mode=0o700)
+            stored = desired.model_dump_json(indent=2).encode()
+            for path in (state.desired, state.desired_good):  # validated: a good one
+                write_if_changed(path, stored, mode=0o600, dir_mode=0o700)
         for event in reconcile(list(desired.documents), handlers(), ctx, options):
             _emit(event, out)
             changed |= event.changed

@@ -55,4 +55,10 @@ def test_nothing_or_a_corrupt_desired_state_is_a_clear_failure(tmp_path: Path) -
     (state / "desired.json").write_text("{not json")
     corrupt = agent(["check"], "", state)
     assert corrupt.returncode == 4
-    assert "unusable" in corrupt.stderr
+    assert "refused" in corrupt.stderr
+    assert "the last good one is in force" in corrupt.stderr  # and was checked against
+    assert json.loads((state / "reports" / "last.json").read_text())["resources"] == 1
+    (state / "desired.good.json").unlink()
+    nothing_good = agent(["check"], "", state)
+    assert nothing_good.returncode == 4
+    assert "no good one was kept" in nothing_good.stderr

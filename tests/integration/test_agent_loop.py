@@ -1,0 +1,199 @@
+"""``pyprov agent run``: the loop over the stored desired state, with real containers.
+
+Enforce repairs a hand-edited daemon.json and a removed container within a few passes;
+report mode only records them; a refused desired state leaves the last good one in
+force; SIGTERM stops the agent and not the containers; kill -9 mid-pass, again and
+again, and the next start converges with every stored file intact; an environment
+value never appears in the agent's log, reports, status or any process title.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from agent.runtime.records import ContainerStore
+from tests.conftest import REPO, write_manifest
+from tests.integration.test_container_resource import Host, container_manifest, host
+from tests.registry.server import Registry
+
+pytest_plugins = ["tests.registry.fixtures"]
+__all__ = ["host"]  # the fixture, shared with the Container resource's tests
+
+SECRET = "hunter2"  # noqa: S105 - DB_PASSWORD in container_manifest
+
+
+def daemon_manifest(host: Host) -> Path:
+    target = host.state.parent / "daemon.json"
+    write_manifest(host.manifests, "daemon.yml", f"""\
+kind: DaemonConfig
+name: docker
+path: {target}
+settings:
+  registry-mirrors: ["https://mirror.example"]
+""")
+    return target
+
+
+@contextmanager
+def agent_loop(host: Host, *args: str) -> Iterator[subprocess.Popen[bytes]]:
+    """``agent run`` in the background (interval 0.3 s, no splay), stopped at the end."""
+    log = host.state.parent / "agent-run.log"
+    env = {**os.environ, "PYPROV_STATE_DIR": str(host.state)}
+    with log.open("ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "agent", "run", "--interval", "0.3",
+                                 "--splay", "0", "--max-backoff", "2", *args], cwd=REPO,
+                                env=env, stdout=out, stderr=out)
+    try:
+        wait_for((host.state / "agent.sock").exists, f"the agent's socket: {log}")
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=60)
+
+
+def wait_for(condition: Callable[[], object], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def status(host: Host) -> dict[str, object]:
+    result = host("agent", "status", "--output", "json")
+    assert result.code == 0, result.stderr
+    answer: dict[str, object] = json.loads(result.stdout)
+    return answer
+
+
+def running(host: Host, name: str) -> bool:
+    found = host.container(name)
+    return bool(found and found["State"]["status"] == "running")  # type: ignore[index]
+
+
+def test_enforce_repairs_drift_and_sigterm_leaves_containers_running(
+        host: Host, registry: Registry) -> None:
+    target = daemon_manifest(host)
+    container_manifest(host.manifests, f"{registry.host}/busybox:oci")
+    code, _ = host.apply()
+    assert code == 2
+    with agent_loop(host, "--metrics-file", str(host.state.parent / "pyprov.prom")) as proc:
+        target.write_text('{"registry-mirrors": ["https://evil.example"]}\n')  # hand edits
+        assert host("rm", "-f", "web").code == 0
+        wait_for(lambda: json.loads(target.read_text()) == {
+            "registry-mirrors": ["https://mirror.example"]}, "daemon.json repaired")
+        wait_for(lambda: running(host, "web"), "the container recreated")
+        seen = status(host)
+        assert seen["running"] is True
+        assert seen["mode"] == "enforce"
+        assert int(seen["passes"]) >= 1  # type: ignore[call-overload]
+        metrics = (host.state.parent / "pyprov.prom").read_text()
+        assert 'pyprov_agent_up{mode="enforce"} 1' in metrics
+        monitor = host.container("web")["State"]["monitor_pid"]  # type: ignore[index]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    assert not (host.state / "agent.sock").exists()
+    assert running(host, "web")  # its monitor is not the agent's child
+    os.kill(monitor, 0)
+    assert status(host)["running"] is False
+    # Secrets: environment values appear nowhere the agent writes or shows.
+    leaks = [path for path in [host.state.parent / "agent-run.log",
+                               *(host.state / "reports").iterdir()]
+             if SECRET in path.read_text(errors="replace")]
+    assert not leaks
+    assert SECRET not in json.dumps(status(host))
+    titles = [p for p in Path("/proc").glob("[0-9]*/cmdline")
+              if SECRET.encode() in _read(p)]
+    assert not titles
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
+
+
+def test_report_mode_records_drift_and_repairs_nothing(host: Host) -> None:
+    target = daemon_manifest(host)
+    assert host.apply()[0] == 2
+    with agent_loop(host, "--mode", "report"):
+        target.write_text('{"debug": true}\n')
+
+        def drift_seen() -> bool:
+            last = status(host).get("last_pass") or {}
+            return bool(last.get("drift"))  # type: ignore[union-attr]
+        wait_for(drift_seen, "the drift reported")
+        assert json.loads(target.read_text()) == {"debug": True}
+        fleet = host("drift", "--output", "json")
+        assert fleet.code == 2, fleet.stdout + fleet.stderr
+        local = json.loads(fleet.stdout)["hosts"]["localhost"]
+        assert local["state"] == "drift"
+        assert local["report"]["mode"] == "report"
+        assert [e["name"] for e in local["report"]["drift"]] == ["docker"]
+        table = host("drift")
+        assert "DaemonConfig/docker" in table.stdout
+    assert json.loads(target.read_text()) == {"debug": True}
+
+
+def test_a_refused_desired_state_keeps_the_last_good_one_in_force(host: Host) -> None:
+    target = daemon_manifest(host)
+    assert host.apply()[0] == 2
+    with agent_loop(host):
+        wait_for((host.state / "desired.good.json").exists, "a good generation")
+        (host.state / "desired.json").write_text('{"protocol": 1, "documents": [{"kind"')
+        target.write_text("{}\n")
+        wait_for(lambda: json.loads(target.read_text()) != {}, "repair by the last good one")
+        wait_for(lambda: status(host).get("desired_error"), "the refusal in the status")
+        assert "refused" in str(status(host)["desired_error"])
+    once = host("agent", "run", "--once")
+    assert once.code == 4
+    assert "refused" in once.stderr
+    assert "last good one is in force" in once.stderr
+
+
+def test_kill_9_mid_pass_again_and_again_then_converges(host: Host, registry: Registry) -> None:
+    image = f"{registry.host}/busybox:oci"
+    target = daemon_manifest(host)
+    for name in ("a", "b", "c"):
+        write_manifest(host.manifests, f"{name}.yml", f"""\
+kind: Container
+name: {name}
+image: {image}
+entrypoint: ["sleep"]
+command: ["600"]
+environment: {{TOKEN: "{SECRET}"}}
+""")
+    assert host.apply()[0] == 2
+    rng = random.Random(7)
+    env = {**os.environ, "PYPROV_STATE_DIR": str(host.state)}
+    for _ in range(6):
+        target.write_text("{}\n")
+        for name in ("a", "b", "c"):
+            host("rm", "-f", name)
+        proc = subprocess.Popen([sys.executable, "-m", "agent", "run", "--interval", "0.1",
+                                 "--splay", "0"], cwd=REPO, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.4, 1.2))  # start-up ~0.3 s, then the pass is under way
+        proc.kill()
+        proc.wait()
+    desired = json.loads((host.state / "desired.json").read_text())  # never half written
+    assert sorted(d["name"] for d in desired["documents"]) == ["a", "b", "c", "docker"]
+    first = host("agent", "run", "--once")
+    assert first.code in (0, 2), first.stdout + first.stderr
+    second = host("agent", "run", "--once")
+    assert second.code == 0, second.stdout + second.stderr
+    assert all(running(host, name) for name in ("a", "b", "c"))
+    assert json.loads(target.read_text()) == {"registry-mirrors": ["https://mirror.example"]}
+    store = ContainerStore(host.state / "containers")
+    assert sorted(store.load(cid).name for cid in store.ids()) == ["a", "b", "c"]
+    assert not store.incomplete()
