@@ -135,9 +135,10 @@ def _rows(drift: HostDrift) -> list[tuple[str, str, str, str]]:
         return [(drift.host, "-", f"FAILED: {drift.error}", "-")]
     rows = []
     for entry in report.get("drift", []):
-        changes = ", ".join(str(c) for c in entry.get("changes", []))
+        summary = str(entry.get("summary", ""))
+        changes = [str(c) for c in entry.get("changes", []) if str(c) not in summary]
         rows.append((drift.host, f"{entry['kind']}/{entry['name']}",
-                     str(entry.get("summary", "")) + (f" [{changes}]" if changes else "") + stale,
+                     summary + (f" [{', '.join(changes)}]" if changes else "") + stale,
                      _when(entry.get("since", report["started_at"]))))
     for entry in report.get("failed", []):
         rows.append((drift.host, f"{entry['kind']}/{entry['name']}",

@@ -8,6 +8,7 @@ to ~9 ms here) and channels are opened on the kept connection (~4 ms each).
 
 from __future__ import annotations
 
+import logging
 import posixpath
 import shlex
 import socket
@@ -34,6 +35,11 @@ from controller.transports.options import SshOptions
 from controller.transports.relay import relay_argv
 from controller.transports.ssh_target import ResolvedTarget, SshTarget, load_ssh_config, resolve
 from controller.transports.streamlocal import ResidentAgentSession, open_streamlocal
+
+# paramiko logs a refused channel ("Secsh channel 0 open FAILED") through logging's
+# last-resort handler, on the operator's terminal: a host without a live agent refuses
+# by design, and every real failure reaches us as an exception anyway.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 DEFAULT_AGENT_PYTHON = "/opt/pyprov/bin/python"
 
