@@ -115,6 +115,10 @@ class Runtime:
         with self.store.locked():
             for leftover in self.store.incomplete():
                 self._discard(self.store.directory(leftover))
+            known = set(self.store.ids())
+            for orphan in self.network.attachments():  # its container is gone: a crash
+                if orphan.container_id not in known:
+                    self.network.detach(orphan.container_id)
             holder = self.store.by_name(spec.name)
             if holder is not None:
                 raise NameInUse(spec.name, holder.id)
@@ -353,7 +357,7 @@ class Runtime:
 
     def _release_host_parts(self, record: ContainerRecord) -> None:
         """What a stopped container must not hold: its network and its cgroup."""
-        if record.network is not None or record.ports:
+        if record.network is not None or record.ports or self.network.attached(record.id):
             self.network.detach(record.id)
             record.network, record.ports = None, []
         self.store.update(record)

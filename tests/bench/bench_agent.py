@@ -53,6 +53,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # run as a script: tests.* lives in the checkout
     sys.path.insert(0, str(REPO))
 
+from agent.loop.schedule import DEFAULT_SPLAY  # noqa: E402
 from controller.bootstrap.wheelhouse import HostPython, build_wheelhouse  # noqa: E402
 from tests.bench.bench_fleet import (  # noqa: E402
     DAEMON_JSON,
@@ -344,17 +345,21 @@ def wait_first_pass(proc: subprocess.Popen[bytes], timeout: float = 120) -> dict
 
 
 def watch(result: Localhost, proc: subprocess.Popen[bytes], seconds: float,
-          passes: int | None = None) -> None:
+          schedule: tuple[float, float], passes: int | None = None) -> None:
     """Sample until ``seconds`` passed (or ``passes`` more passes ended), then until no
-    pass is in progress: pass children each 10 ms, the agent's RSS each second,
-    last.json each second and as a pass child is seen to end."""
-    pid = proc.pid
+    pass is in progress: the agent's RSS and last.json each second (and as a pass child is
+    seen to end); its pass children each 10 ms, but only around when a pass is due (the
+    ``(interval, splay)`` after the last one ended), so that the sampler stays quiet."""
+    pid, (interval, splay) = proc.pid, schedule
     seen = {str((last_report() or {}).get("started_at"))}
     started = time.monotonic()
-    end, next_slow, was_busy = started + seconds, 0.0, False
+    end, next_slow, was_busy, last_end = started + seconds, 0.0, False, started
     while True:
         now = time.monotonic()
-        busy = children_of(pid)
+        due_from = last_end + interval - 1.5
+        due = due_from <= now <= last_end + interval * (1 + splay) + 1.5
+        done = len(result.durations) >= passes if passes is not None else now >= end
+        busy = children_of(pid) if due or was_busy or done or now >= next_slow else []
         for child in busy:
             rss = proc_status(child).get("VmRSS")
             if rss:
@@ -366,6 +371,7 @@ def watch(result: Localhost, proc: subprocess.Popen[bytes], seconds: float,
             report = last_report()
             if report is not None and str(report.get("started_at")) not in seen:
                 seen.add(str(report.get("started_at")))
+                last_end = now
                 result.durations.append(float(report["duration_s"]))
                 if report.get("failed") or report.get("repaired") or report.get("drift"):
                     result.failures.append(f"localhost: a pass was not a no-op: {report}")
@@ -375,12 +381,13 @@ def watch(result: Localhost, proc: subprocess.Popen[bytes], seconds: float,
             result.rss_kib.append(fields.get("VmRSS", 0))
             result.hwm_kib = max(result.hwm_kib, fields.get("VmHWM", 0))
         was_busy = bool(busy)
-        done = len(result.durations) >= passes if passes is not None else now >= end
         if done and not busy:
             return
         if now > end + 600:
             raise SystemExit("localhost: a pass has been in progress for 10 minutes")
-        time.sleep(0.01)
+        wake = min(next_slow, due_from if due_from > now else next_slow, end if not done
+                   else next_slow)
+        time.sleep(0.01 if due or busy or done else max(0.01, wake - time.monotonic()))
 
 
 def bench_localhost(idle_minutes: float, skip_idle: bool) -> Localhost:
@@ -388,16 +395,17 @@ def bench_localhost(idle_minutes: float, skip_idle: bool) -> Localhost:
     store_desired_state()
     try:
         interval, splay = (LOOP_INTERVAL, None) if not skip_idle else (2.0, 0.0)
+        schedule = (interval, DEFAULT_SPLAY if splay is None else splay)
         say(f"  localhost: agent run --interval {interval:g}"
             + (f" --splay {splay:g}" if splay is not None else "") + f", state {STATE}")
         with local_agent(interval, splay) as proc:
             first = wait_first_pass(proc)
             if skip_idle:
-                watch(result, proc, 0, passes=QUICK_PASSES)
+                watch(result, proc, 0, schedule, passes=QUICK_PASSES)
             else:
                 say(f"  localhost: idle window of {idle_minutes:g} min (pid {proc.pid})")
                 mine, cpu, clock = own_cpu(), cpu_seconds(proc.pid), time.monotonic()
-                watch(result, proc, idle_minutes * 60)
+                watch(result, proc, idle_minutes * 60, schedule)
                 result.cpu_s = cpu_seconds(proc.pid) - cpu
                 result.window_s = time.monotonic() - clock
                 result.own_cpu_s = own_cpu() - mine

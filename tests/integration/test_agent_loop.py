@@ -197,3 +197,9 @@ environment: {{TOKEN: "{SECRET}"}}
     store = ContainerStore(host.state / "containers")
     assert sorted(store.load(cid).name for cid in store.ids()) == ["a", "b", "c"]
     assert not store.incomplete()
+    # Nothing leaked by the killed passes: one namespace and address per container.
+    ids = sorted(store.ids())
+    namespaces = sorted(p.name for p in (host.state / "network" / "netns").iterdir())
+    attachments = sorted(p.stem for p in (host.state / "network" / "attachments").iterdir())
+    assert namespaces == ids
+    assert attachments == ids

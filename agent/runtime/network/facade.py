@@ -101,6 +101,12 @@ class Network:
         those whose container is gone."""
         return [record.attachment for record in self.store.all()]
 
+    def attached(self, container_id: str) -> bool:
+        """Whether anything of the container's is on the bridge, even if the container's
+        own record never learnt it (a start killed between attach and that record)."""
+        check_container_id(container_id)
+        return self.store.path(container_id).exists()
+
     def remove(self) -> None:
         """Remove the bridge and the firewall chains, once nothing is attached."""
         with self.store.locked():
