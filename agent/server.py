@@ -8,7 +8,8 @@ imports of ours) that falls back to starting the agent when nothing listens.
 Wire format, one request per connection: a JSON line ``{"argv": [...]}``, then the
 command's stdin until the client shuts down its side; the reply is the command's
 stdout, then a last line ``{"exit": N}``. Served: ``apply``, ``check``, ``status``,
-``version``.
+``version``; ``apply`` and ``check`` in a forked child when the agent's loop spawns
+them, so a long pull never keeps ``pyprov ps`` waiting.
 
 Host commands (``run``, ``ps``, ``pull``...; see agent/fastclient.py) come as
 ``{"cli": [...], "cwd", "env", "build"}`` with the client's stdin, stdout and stderr
@@ -39,7 +40,10 @@ from agent.unixsock import listen_private, peer
 from agent.workers import fork_worker
 
 Handler = Callable[[list[str], TextIO, TextIO], int]
+# Runs a request in a child of the agent (see agent/loop/runner.py): argv, then the work.
+Spawn = Callable[[list[str], Callable[[], None]], None]
 SERVED = ("apply", "check", "status", "version")
+FORKED = ("apply", "check")  # may take minutes: the socket keeps answering meanwhile
 MAX_REQUEST = 64 * 1024 * 1024
 MAX_HEADER = 4 * 1024 * 1024
 READ_TIMEOUT = 60.0
@@ -79,8 +83,10 @@ def _read_header(conn: socket.socket) -> tuple[dict[str, object], bytes, list[in
     return (header if isinstance(header, dict) else {}), rest, fds
 
 
-def _answer(conn: socket.socket, handle: Handler, server: socket.socket) -> list[str]:
-    """Answer one request; the argv served (a host command's is its ``cli``)."""
+def _answer(conn: socket.socket, handle: Handler, server: socket.socket,
+            spawn: Spawn | None) -> list[str]:
+    """Answer one request, or hand it to a child; the argv served (a host command's is
+    its ``cli``)."""
     started = time.monotonic()
     conn.settimeout(READ_TIMEOUT)
     header, rest, fds = _read_header(conn)
@@ -90,25 +96,39 @@ def _answer(conn: socket.socket, handle: Handler, server: socket.socket) -> list
         return [str(a) for a in cli] if isinstance(cli, list) else ["?"]
     for fd in fds:
         os.close(fd)
+    argv = header.get("argv")
+    if (not isinstance(argv, list) or not argv or argv[0] not in SERVED
+            or not all(isinstance(a, str) for a in argv)):
+        _refuse(conn)
+        return ["?"]
+    if spawn is not None and argv[0] in FORKED:
+        spawn(argv, lambda: _run(conn, handle, argv, rest, started))
+    else:
+        _run(conn, handle, argv, rest, started)
+    return argv
+
+
+def _refuse(conn: socket.socket) -> None:
+    conn.sendall(json.dumps({"host": "localhost", "kind": "Host", "name": "agent",
+                             "failed": True, "error": "malformed request"}).encode()
+                 + b"\n" + json.dumps({"exit": EXIT_FAILED}).encode() + b"\n")
+
+
+def _run(conn: socket.socket, handle: Handler, argv: list[str], rest: bytes,
+         started: float) -> None:
     with conn.makefile("rb") as reader:
         body = rest + reader.read(MAX_REQUEST + 1)
     conn.settimeout(None)
-    argv = header.get("argv") if isinstance(header, dict) else None
-    if (not isinstance(argv, list) or not argv or argv[0] not in SERVED
-            or not all(isinstance(a, str) for a in argv) or len(body) > MAX_REQUEST):
-        code = EXIT_FAILED
-        conn.sendall(json.dumps({"host": "localhost", "kind": "Host", "name": "agent",
-                                 "failed": True, "error": "malformed request"}).encode() + b"\n")
-    else:
-        try:
-            code = handle(argv, io.StringIO(body.decode("utf-8", "replace")), _Live(conn))
-        except SystemExit as exc:  # argparse's usage errors
-            code = exc.code if isinstance(exc.code, int) else EXIT_FAILED
+    if len(body) > MAX_REQUEST:
+        _refuse(conn)
+        return
+    try:
+        code = handle(argv, io.StringIO(body.decode("utf-8", "replace")), _Live(conn))
+    except SystemExit as exc:  # argparse's usage errors
+        code = exc.code if isinstance(exc.code, int) else EXIT_FAILED
     conn.sendall(json.dumps({"exit": code}).encode() + b"\n")
-    served = [str(a) for a in argv] if isinstance(argv, list) and argv else ["?"]
-    print(f"pyprov agent: served {served[0]} (exit {code}) in "
+    print(f"pyprov agent: served {argv[0]} (exit {code}) in "
           f"{(time.monotonic() - started) * 1000:.0f} ms", file=sys.stderr, flush=True)
-    return served
 
 
 class _Live(io.StringIO):
@@ -128,10 +148,10 @@ class Server:
     when it is readable. Requests are answered one at a time (a pass holds the host lock
     anyway); host commands go to forked workers at once."""
 
-    def __init__(self, state: StateDir, handle: Handler) -> None:
+    def __init__(self, state: StateDir, handle: Handler, spawn: Spawn | None = None) -> None:
         state.ensure()
         self.path = socket_path(state)
-        self._handle = handle
+        self._handle, self._spawn = handle, spawn
         self._socket = _listen(self.path)
         self._uid = os.getuid()
         print(f"pyprov agent: serving {self.path}", file=sys.stderr, flush=True)
@@ -146,7 +166,7 @@ class Server:
             try:
                 if peer(conn).uid != self._uid:
                     return None
-                return _answer(conn, self._handle, self._socket)
+                return _answer(conn, self._handle, self._socket, self._spawn)
             except (OSError, ValueError) as exc:
                 log.warning("request failed", error=str(exc))
                 return None

@@ -1,11 +1,12 @@
 """The agent process: ``pyprov agent run`` (the loop) and ``pyprov agent serve`` (no loop).
 
 One thread, one ``select``: the resident server's socket (the controller's pushes over
-SSH, ``agent status``, host commands), the pass in progress, and signals. A pass runs
-in a forked child (every import already paid, ~2 ms), so the socket keeps answering
-during a long pull, a crash in a pass cannot take the agent down, and the pass dies
-with the agent (``PR_SET_PDEATHSIG``): every write of a pass is atomic and its next
-start repairs what a killed one left.
+SSH, ``agent status``, host commands), the pass in progress, the requests being served,
+and signals. A pass runs in a forked child (every import already paid, ~2 ms), so the
+socket keeps answering during a long pull, a crash in a pass cannot take the agent
+down, and the pass dies with the agent (``PR_SET_PDEATHSIG``): every write of a pass is
+atomic and its next start repairs what a killed one left. A pushed ``apply`` (or
+``check``) runs in a child too, and finishes its answer even if the agent stops.
 
     SIGTERM, SIGINT   stop: the current pass may finish (``stop_timeout``), then is killed
     SIGHUP            re-read the stored desired state and pass at once
@@ -23,6 +24,7 @@ import selectors
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,19 +115,22 @@ class Runner:
         self._last: DriftReport | None = read_report(state.reports / "last.json")
         self._desired_error: str | None = None
         self._generation: str | None = None
+        self._server: Server | None = None
+        self._selector: selectors.BaseSelector = selectors.DefaultSelector()
+        self._requests: dict[int, tuple[int, list[str]]] = {}  # pidfd: (pid, argv)
 
     # -- the loop ---------------------------------------------------------------------
 
     def run(self) -> int:
         global _live  # noqa: PLW0603 - the one agent of this process, for `status`
         _live = self
-        server = Server(self.state, self._handle)
+        server = self._server = Server(self.state, self._handle, self._spawn)
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         old_wakeup = signal.set_wakeup_fd(wake_w)
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._on_stop)
         signal.signal(signal.SIGHUP, self._on_reload)
-        selector = selectors.DefaultSelector()
+        selector = self._selector
         selector.register(server, selectors.EVENT_READ, "server")
         selector.register(wake_r, selectors.EVENT_READ, "signal")
         if self._schedule is not None and self.settings is not None:
@@ -143,7 +148,9 @@ class Runner:
                             os.read(wake_r, 4096)
                     elif key.data == "pass":
                         self._collect(selector)
-                self._maybe_pass(server, selector)
+                    elif key.data == "request":
+                        self._request_done(key.fd)
+                self._maybe_pass(selector)
         finally:
             self._end_pass(selector)
             server.close()
@@ -170,16 +177,46 @@ class Runner:
         self._reload = True
 
     def _count(self, argv: list[str] | None) -> None:
-        if argv is None:
-            return
-        self._served[argv[0]] = self._served.get(argv[0], 0) + 1
+        if argv is not None:
+            self._served[argv[0]] = self._served.get(argv[0], 0) + 1
+
+    def _spawn(self, argv: list[str], work: Callable[[], None]) -> None:
+        """Serve a request in a child: the loop goes back to its select at once."""
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - covered by the served requests' tests
+            code = 0
+            try:
+                self._forget_parent()
+                work()
+            except BaseException:  # a child never returns into the loop
+                code = 1
+            finally:
+                os._exit(code)
+        pidfd = os.pidfd_open(pid)
+        self._requests[pidfd] = (pid, argv)
+        self._selector.register(pidfd, selectors.EVENT_READ, "request")
+
+    def _request_done(self, pidfd: int) -> None:
+        pid, argv = self._requests.pop(pidfd)
+        self._selector.unregister(pidfd)
+        os.close(pidfd)
+        os.waitpid(pid, 0)
         if argv[0] == "apply" and "--check" not in argv and self._schedule is not None:
             # The controller's push was a pass: the next one is an interval away.
             self._seen = _signature(self.state.desired)
             if self._pass is None:
                 self._due = time.monotonic() + self._schedule.after(failed=False)
 
-    def _maybe_pass(self, server: Server, selector: selectors.BaseSelector) -> None:
+    def _forget_parent(self) -> None:
+        """In a forked child: the agent's signals and socket are not its own."""
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for signum in (signal.SIGINT, signal.SIGHUP):  # the agent's, not the child's
+            signal.signal(signum, signal.SIG_IGN)
+        if self._server is not None:
+            self._server.close(unlink=False)
+
+    def _maybe_pass(self, selector: selectors.BaseSelector) -> None:
         if self._schedule is None or self._pass is not None or self._stopping:
             return
         now = time.monotonic()
@@ -191,7 +228,7 @@ class Runner:
             _say("a new desired state is stored: passing now")
             self._due = now
         if now >= self._due:
-            self._start_pass(server, selector)
+            self._start_pass(selector)
 
     # -- a pass, in a forked child ----------------------------------------------------
 
@@ -200,19 +237,19 @@ class Runner:
             raise RuntimeError("this agent serves only: it has no loop")
         return self.settings, self._schedule
 
-    def _start_pass(self, server: Server, selector: selectors.BaseSelector) -> None:
+    def _start_pass(self, selector: selectors.BaseSelector) -> None:
         self._seen = _signature(self.state.desired)
         read_end, write_end = os.pipe2(os.O_CLOEXEC)
         parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the child's coverage is the passes' tests
             os.close(read_end)
-            self._child(server, write_end, parent)
+            self._child(write_end, parent)
         os.close(write_end)
         self._pass = _Pass(pid, read_end, time.monotonic())
         selector.register(read_end, selectors.EVENT_READ, "pass")
 
-    def _child(self, server: Server, result_fd: int, parent: int) -> None:
+    def _child(self, result_fd: int, parent: int) -> None:
         code = 0
         try:
             from agent.runtime.linux import set_parent_death_signal
@@ -220,11 +257,7 @@ class Runner:
             set_parent_death_signal(signal.SIGKILL)
             if os.getppid() != parent:  # the agent died before the line above
                 os._exit(0)
-            signal.set_wakeup_fd(-1)
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            for signum in (signal.SIGINT, signal.SIGHUP):  # the agent's, not the pass's
-                signal.signal(signum, signal.SIG_IGN)
-            server.close(unlink=False)
+            self._forget_parent()
             os.write(result_fd, json.dumps(self._pass_result()).encode())
         except BaseException:
             code = 1

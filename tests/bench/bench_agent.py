@@ -548,14 +548,21 @@ def main() -> None:
         signal.signal(signum, interrupted)  # `finally` blocks stop and remove everything
     load = os.getloadavg()[0]
     failures: list[str] = []
-    local = None
+    try:
+        run_all(args, failures, load)
+    finally:
+        if not failures:
+            RUN_LOG.unlink(missing_ok=True)
+
+
+def run_all(args: argparse.Namespace, failures: list[str], load: float) -> None:
+    local, fleets = None, []
     try:
         say("localhost: the idle agent and the no-op pass")
         local = bench_localhost(args.idle_minutes, args.skip_idle)
         failures += local.failures
     except (Exception, SystemExit) as error:
         failures.append(f"localhost: {error}")
-    fleets = []
     if not args.skip_fleet:
         for n in args.hosts:
             say(f"fleet of {n}: pushes to live loop agents")
@@ -568,9 +575,8 @@ def main() -> None:
             failures += fleet.failures
     report(fleets, local, args.runs, load)
     if failures:
-        say("\nproblems:\n  " + "\n  ".join(failures) + f"\n(agent run's log: {RUN_LOG})")
-    else:
-        RUN_LOG.unlink(missing_ok=True)
+        say("\nproblems:\n  " + "\n  ".join(failures)
+            + (f"\n(the localhost agent's log: {RUN_LOG})" if RUN_LOG.exists() else ""))
 
 
 if __name__ == "__main__":

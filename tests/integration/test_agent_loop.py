@@ -9,18 +9,22 @@ value never appears in the agent's log, reports, status or any process title.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from agent.resident import ask
 from agent.runtime.records import ContainerStore
+from agent.state import StateDir
 from tests.conftest import REPO, write_manifest
 from tests.integration.test_container_resource import Host, container_manifest, host
 from tests.registry.server import Registry
@@ -203,3 +207,28 @@ environment: {{TOKEN: "{SECRET}"}}
     attachments = sorted(p.stem for p in (host.state / "network" / "attachments").iterdir())
     assert namespaces == ids
     assert attachments == ids
+
+
+def test_the_socket_answers_while_a_pushed_check_and_a_pass_wait(host: Host) -> None:
+    daemon_manifest(host)
+    assert host.apply()[0] == 2
+    answers: list[dict[str, object] | None] = []
+    with agent_loop(host):
+        lock = os.open(host.state / "agent.lock", os.O_RDWR)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # an operator's apply holds the host
+            pushed = threading.Thread(target=lambda: answers.append(
+                ask(StateDir(host.state), ["check", "--output", "json"])))
+            pushed.start()
+            wait_for(lambda: status(host)["served"].get("check"),  # type: ignore[union-attr]
+                     "the pushed check under way")
+            assert pushed.is_alive()  # it waits for the lock, and the agent still answers
+            assert status(host)["running"] is True
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            os.close(lock)
+        pushed.join(timeout=60)
+    (answer,) = answers
+    assert answer is not None
+    assert answer["mode"] == "check"
+    assert answer["exit"] == 0
