@@ -29,11 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.drift import DEFAULT_KEEP, DriftReport, read_report
+from agent.drift import DEFAULT_KEEP, LAST_REPORT, DriftReport, read_report
 from agent.loop.passes import run_pass
 from agent.loop.schedule import DEFAULT_INTERVAL, DEFAULT_MAX_BACKOFF, DEFAULT_SPLAY, Schedule
 from agent.loop.status import LoopStatus, metrics_text, report_json, write_metrics
-from agent.loop.stored import NoDesiredState, UnusableDesiredState
+from agent.loop.stored import NoDesiredState, UnusableDesiredState, stored_generation
 from agent.server import Handler, Server
 from agent.state import StateDir
 from agent.textfmt import now_rfc3339
@@ -108,11 +108,12 @@ class Runner:
         self._due = float("inf")
         self._seen: Signature = None
         self._pass: _Pass | None = None
-        self._stopping = self._reload = False
+        self._stopping: str | bool = False  # the signal's name, once one asked to stop
+        self._reload = False
         self._started_at = now_rfc3339()
         self._passes = 0
         self._served: dict[str, int] = {}
-        self._last: DriftReport | None = read_report(state.reports / "last.json")
+        self._last: DriftReport | None = read_report(state.reports / LAST_REPORT)
         self._desired_error: str | None = None
         self._generation: str | None = None
         self._server: Server | None = None
@@ -152,6 +153,8 @@ class Runner:
                         self._request_done(key.fd)
                 self._maybe_pass(selector)
         finally:
+            if self._stopping:
+                _say(f"{self._stopping}: stopping")
             self._end_pass(selector)
             server.close()
             signal.set_wakeup_fd(old_wakeup)
@@ -169,9 +172,8 @@ class Runner:
         return max(0.0, min(self._due - time.monotonic(), POLL))
 
     def _on_stop(self, signum: int, _frame: object) -> None:
-        if not self._stopping:
-            _say(f"{signal.Signals(signum).name}: stopping")
-        self._stopping = True
+        # Only a flag: printing here could re-enter a print the signal interrupted.
+        self._stopping = self._stopping or signal.Signals(signum).name
 
     def _on_reload(self, _signum: int, _frame: object) -> None:
         self._reload = True
@@ -309,9 +311,10 @@ class Runner:
             if report.noteworthy or previous is None or previous.noteworthy:
                 _say(report.summary() + f" ({report.duration_s:.2f} s)")
         elif "idle" in result:
+            if self._desired_error != result["idle"]:  # said once, not every interval
+                _say(f"no pass: {result['idle']}")
             self._desired_error = str(result["idle"])
             failed = bool(result.get("unusable"))
-            _say(f"no pass: {result['idle']}")
         else:
             why = result.get("error") or (f"the pass died (signal {os.WTERMSIG(status)})"
                                           if os.WIFSIGNALED(status) else "the pass failed")
@@ -356,7 +359,8 @@ class Runner:
         status = LoopStatus(running=True, state_dir=str(self.state.root), pid=os.getpid(),
                             started_at=self._started_at, passes=self._passes,
                             served=dict(self._served), last_pass=report_json(self._last),
-                            generation=self._generation, desired_error=self._desired_error)
+                            generation=self._generation or stored_generation(self.state),
+                            desired_error=self._desired_error)
         if self.settings is not None and self._schedule is not None:
             status.mode, status.interval = self.settings.mode, self.settings.interval
             status.failures_in_a_row = self._schedule.failures

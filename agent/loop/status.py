@@ -7,13 +7,13 @@ the last pass is the last report (STATE/reports/last.json).
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.drift import LAST_REPORT, DriftReport, generation, read_report
+from agent.drift import LAST_REPORT, DriftReport, read_report
 from agent.fsutil.atomic import atomic_write
+from agent.loop.stored import stored_generation
 from agent.state import StateDir
 from agent.textfmt import duration, parse_time
 
@@ -70,9 +70,8 @@ class LoopStatus:
 
 def from_files(state: StateDir) -> LoopStatus:
     """The status of a host where no agent runs: what the last pass or check left."""
-    status = LoopStatus(running=False, state_dir=str(state.root))
-    with contextlib.suppress(OSError):
-        status.generation = generation(state.desired.read_bytes())
+    status = LoopStatus(running=False, state_dir=str(state.root),
+                        generation=stored_generation(state))
     report = read_report(state.reports / LAST_REPORT)
     status.last_pass = report_json(report)
     return status

@@ -68,6 +68,14 @@ def load(state: StateDir) -> Loaded:
                                    f"{_first_line(exc)}") from None
 
 
+def stored_generation(state: StateDir) -> str | None:
+    """The generation of desired.json as it is on disk (None: there is none)."""
+    try:
+        return generation(state.desired.read_bytes())
+    except OSError:
+        return None
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return " ".join(text.splitlines()[:3]) if text else type(exc).__name__
