@@ -13,8 +13,12 @@ writes one JSON event per line on stdout; the exit code is Puppet's detailed one
     pyprov agent check [--keep N] [--output text|json]
                                     drift against the stored desired state, for cron:
                                     changes nothing, writes a report, exits 0/2/4
+    pyprov agent setup --agent loop|serve|none [--drift-cron SCHEDULE] ...
+                                    the systemd unit and drift cron entry (bootstrap)
     pyprov agent pull|push|tag|images|rmi|inspect|save|load|login|logout|catalog ...
                                     the host's image store and registries, docker-like
+    pyprov agent container run|ps|logs|exec|stop|start|restart|rm|port|top ...
+                                    the host's containers, docker-like (``pyprov run``)
 """
 
 from __future__ import annotations
