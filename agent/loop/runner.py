@@ -119,6 +119,7 @@ class Runner:
         self._server: Server | None = None
         self._selector: selectors.BaseSelector = selectors.DefaultSelector()
         self._requests: dict[int, tuple[int, list[str]]] = {}  # pidfd: (pid, argv)
+        self._wait: float | None = None
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -319,7 +320,8 @@ class Runner:
             why = result.get("error") or (f"the pass died (signal {os.WTERMSIG(status)})"
                                           if os.WIFSIGNALED(status) else "the pass failed")
             _say(f"pass failed: {why}")
-        self._due = time.monotonic() + schedule.after(failed)
+        self._wait = schedule.after(failed)
+        self._due = time.monotonic() + self._wait
         if failed and schedule.failures > 1:
             _say(f"{schedule.failures} failed passes in a row: next in "
                  f"{self._due - time.monotonic():.0f} s")
@@ -364,6 +366,7 @@ class Runner:
         if self.settings is not None and self._schedule is not None:
             status.mode, status.interval = self.settings.mode, self.settings.interval
             status.failures_in_a_row = self._schedule.failures
+            status.wait_s = round(self._wait, 3) if self._wait is not None else None
             if self._pass is None:
                 wait = max(0.0, self._due - time.monotonic())
                 status.next_pass_in_s = round(wait, 3)

@@ -32,6 +32,7 @@ class LoopStatus:
     next_pass_in_s: float | None = None
     passes: int = 0
     failures_in_a_row: int = 0
+    wait_s: float | None = None         # the wait chosen after the last pass (or backoff)
     served: dict[str, int] = field(default_factory=dict)  # requests answered, by command
     last_pass: dict[str, Any] | None = None
 

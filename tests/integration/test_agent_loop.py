@@ -232,3 +232,44 @@ def test_the_socket_answers_while_a_pushed_check_and_a_pass_wait(host: Host) -> 
     assert answer is not None
     assert answer["mode"] == "check"
     assert answer["exit"] == 0
+
+
+def test_a_new_desired_state_or_sighup_passes_at_once(host: Host, tmp_path: Path) -> None:
+    target = daemon_manifest(host)
+    assert host.apply()[0] == 2
+    with agent_loop(host, "--interval", "3600") as proc:  # no timed pass in this test
+        wait_for(lambda: status(host)["passes"] == 1, "the first pass (splay 0: at once)")
+        write_manifest(host.manifests, "daemon.yml", f"""\
+kind: DaemonConfig
+name: docker
+path: {target}
+settings:
+  registry-mirrors: ["https://other-mirror.example"]
+""")
+        assert host.apply()[0] == 2  # localhost: the agent process, not the socket
+        wait_for(lambda: status(host)["passes"] == 2, "a pass for the new desired state")
+        proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: status(host)["passes"] == 3, "a pass on SIGHUP")
+        assert status(host)["next_pass_in_s"] > 3000  # type: ignore[operator]
+
+
+def test_failing_passes_back_off(host: Host, tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where daemon.json's directory should be\n")
+    write_manifest(host.manifests, "daemon.yml", f"""\
+kind: DaemonConfig
+name: docker
+path: {blocker}/daemon.json
+settings: {{debug: true}}
+""")
+    assert host.apply()[0] == 4
+    with agent_loop(host, "--interval", "0.2", "--max-backoff", "30"):
+        wait_for(lambda: int(status(host)["failures_in_a_row"]) >= 3,  # type: ignore[call-overload]
+                 "three failed passes")
+        seen = status(host)
+        failures = int(seen["failures_in_a_row"])  # type: ignore[call-overload]
+        assert seen["wait_s"] == min(0.2 * 2 ** (failures - 1), 30)  # 0.2, 0.4, 0.8...
+        assert seen["last_pass"]["failed"][0]["kind"] == "DaemonConfig"  # type: ignore[index]
+        text = host("agent", "status").stdout
+        assert "failed" in text
+        assert "DaemonConfig/docker" in text
