@@ -5,4 +5,5 @@
     passes.py     one pass (enforce, report or check): the same reconcile as ``agent apply``
     status.py     what ``agent status`` shows, and the Prometheus textfile
     runner.py     the process: the resident server's socket, the passes (forked), signals
+    install.py    ``agent setup``: the systemd unit and the drift cron entry (bootstrap)
 """
