@@ -258,9 +258,9 @@ def _serve(args: argparse.Namespace, stdout: TextIO) -> int:
     state = StateDir(resolve_state_dir(args.state_dir))
     settings = _loop_settings(args) if args.command == "run" else None
     if args.detach or args.stop:
-        return ensure(state, want=args.detach, out=stdout,
+        return ensure(state, want=args.detach,
                       command=settings.argv() if settings else None,
-                      loop=settings.identity() if settings else None)
+                      loop=settings.identity() if settings else None).write(stdout)
     from agent.loop.runner import Runner
 
     identity()  # the build this process runs, read before anything is installed over it

@@ -146,40 +146,49 @@ def _start(state: StateDir, command: list[str]) -> int:
     raise OSError(f"the resident agent did not answer on its socket in {START_TIMEOUT:.0f} s")
 
 
-def _report(out: TextIO, changed: bool, pid: int | None, detail: str) -> None:
-    print(json.dumps({"changed": changed, "pid": pid, "detail": detail}), file=out, flush=True)
+@dataclass(frozen=True)
+class Outcome:
+    """What ``ensure`` did: an exit code (0 nothing, 2 changed, 4 failed) and why."""
+
+    code: int
+    pid: int | None
+    detail: str
+
+    @property
+    def changed(self) -> bool:
+        return self.code == EXIT_CHANGED
+
+    def write(self, out: TextIO) -> int:
+        """The JSON line ``serve/run --detach|--stop`` print; their exit code."""
+        print(json.dumps({"changed": self.changed, "pid": self.pid, "detail": self.detail}),
+              file=out, flush=True)
+        return self.code
 
 
-def ensure(state: StateDir, want: bool, out: TextIO, command: list[str] | None = None,
-           loop: dict[str, object] | None = None) -> int:
+def ensure(state: StateDir, want: bool, command: list[str] | None = None,
+           loop: dict[str, object] | None = None) -> Outcome:
     """Make the resident agent of this build run (``want``) or not run. ``command`` starts
     it (default ``serve``); ``loop`` is the loop settings it must run with (None: none)."""
     try:
         found = running(state)
         if not want:
             if found is None:
-                _report(out, False, None, "no resident agent")
-                return EXIT_OK
+                return Outcome(EXIT_OK, None, "no resident agent")
             _stop(found.pid)
-            _report(out, True, None, f"stopped the resident agent (pid {found.pid})")
-            return EXIT_CHANGED
+            return Outcome(EXIT_CHANGED, None, f"stopped the resident agent (pid {found.pid})")
         if found is not None and found.identity == {**identity(), "loop": loop}:
-            _report(out, False, found.pid, "the resident agent of this build runs"
-                    + (" its loop" if loop else ""))
-            return EXIT_OK
+            return Outcome(EXIT_OK, found.pid, "the resident agent of this build runs"
+                           + (" its loop" if loop else ""))
         if found is not None:
             _stop(found.pid)
         pid = _start(state, command or ["serve"])
     except OSError as exc:
-        _report(out, False, None, str(exc))
-        return EXIT_FAILED
+        return Outcome(EXIT_FAILED, None, str(exc))
     if found is None:
-        _report(out, True, pid, "started the resident agent" + (" with its loop" if loop
-                                                                 else ""))
+        detail = "started the resident agent" + (" with its loop" if loop else "")
     elif {**found.identity, "loop": None} != {**identity(), "loop": None}:
         old = found.identity.get("build") or found.identity.get("version")
-        _report(out, True, pid, f"replaced the resident agent of build {old}")
+        detail = f"replaced the resident agent of build {old}"
     else:
-        _report(out, True, pid, "restarted the resident agent with new settings "
-                f"(loop: {loop})")
-    return EXIT_CHANGED
+        detail = f"restarted the resident agent with new settings (loop: {loop})"
+    return Outcome(EXIT_CHANGED, pid, detail)

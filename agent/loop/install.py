@@ -15,8 +15,6 @@ codes, as ``agent apply``.
 
 from __future__ import annotations
 
-import io
-import json
 import re
 import shlex
 import subprocess
@@ -166,7 +164,7 @@ def _under_systemd(host: str, plan: ServicePlan, unit_changed: bool) -> Event:
     active = _systemctl("is-active", UNIT_NAME).returncode == 0
     found = running(plan.state)
     if not active and found is not None:  # a detached agent from before: systemd's now
-        ensure(plan.state, want=False, out=io.StringIO())
+        ensure(plan.state, want=False)
     want = {**identity(), "loop": plan.loop.identity() if plan.agent == "loop" else None}
     if active and (unit_changed or found is None or found.identity != want):
         _must("restart", UNIT_NAME)
@@ -183,18 +181,13 @@ def _under_systemd(host: str, plan: ServicePlan, unit_changed: bool) -> Event:
 def _detached(host: str, plan: ServicePlan) -> Event:
     from agent.resident import ensure
 
-    out = io.StringIO()
-    code = ensure(plan.state, want=plan.agent != "none", out=out,
-                  command=plan.agent_argv(),
-                  loop=plan.loop.identity() if plan.agent == "loop" else None)
-    lines = out.getvalue().strip().splitlines()
-    report = json.loads(lines[-1]) if lines else {}
-    detail = str(report.get("detail", ""))
-    if code not in (0, 2):
-        raise SetupError(detail or "the agent did not start")
-    return Event(host=host, kind="Agent", name="resident", changed=code == 2,
-                 action=("stop" if plan.agent == "none" else "start") if code == 2 else "none",
-                 summary=detail)
+    outcome = ensure(plan.state, want=plan.agent != "none", command=plan.agent_argv(),
+                     loop=plan.loop.identity() if plan.agent == "loop" else None)
+    if outcome.code not in (0, 2):
+        raise SetupError(outcome.detail or "the agent did not start")
+    return Event(host=host, kind="Agent", name="resident", changed=outcome.changed,
+                 action=("stop" if plan.agent == "none" else "start") if outcome.changed
+                 else "none", summary=outcome.detail)
 
 
 def setup(plan: ServicePlan, host: str, out: TextIO) -> int:

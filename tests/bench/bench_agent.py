@@ -44,7 +44,6 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from importlib.metadata import version as distribution_version
 from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn
@@ -54,16 +53,11 @@ if str(REPO) not in sys.path:  # run as a script: tests.* lives in the checkout
     sys.path.insert(0, str(REPO))
 
 from agent.loop.schedule import DEFAULT_SPLAY  # noqa: E402
-from controller.bootstrap.wheelhouse import HostPython, build_wheelhouse  # noqa: E402
 from tests.bench.bench_fleet import (  # noqa: E402
-    DAEMON_JSON,
-    MANIFEST,
     PY,
-    Tool,
     _resident_agents,
-    base_env,
+    converge,
     timed,
-    tools,
 )
 from tests.fleet import Fleet  # noqa: E402
 
@@ -122,31 +116,6 @@ def host_statuses(fleet: Fleet) -> dict[str, dict[str, Any]]:
     return statuses
 
 
-def converge(fleet: Fleet, work: Path) -> tuple[Path, list[Tool]]:
-    """As bench_fleet's bench(): manifests, bootstrap (resident ``serve`` agents), a
-    converging apply; the expected daemon.json and bench_fleet's tools."""
-    n = len(fleet.hosts)
-    (work / "manifests").mkdir()
-    (work / "manifests" / "daemon.yml").write_text(MANIFEST)
-    (work / "ssh_config").write_text("")
-    common = ["-i", str(fleet.directory / "inventory.ini"), "--known-hosts",
-              str(fleet.known_hosts), "--ssh-config", str(work / "ssh_config"),
-              "--forks", str(n)]
-    env = {**base_env(work), "PYPROV_STATE_DIR": str(work / "controller-state")}
-    build_wheelhouse(HostPython.local(), distribution_version("pyprov"))
-    for step in (["bootstrap", *common], ["apply", *common, str(work / "manifests")]):
-        done = fleet.run_in_controller([PY, "-m", "controller", *step], cwd=REPO, env=env,
-                                       capture_output=True, text=True)
-        if done.returncode not in (0, 2):
-            raise SystemExit(f"pyprov {step[0]} failed ({done.returncode}):\n"
-                             f"{done.stdout[-3000:]}{done.stderr[-3000:]}")
-    expected = work / "daemon.json"
-    expected.write_bytes(fleet.run_in_controller(
-        fleet.ssh_argv(fleet.names[0], f"cat {DAEMON_JSON}"),
-        capture_output=True, check=True).stdout)
-    return expected, tools(fleet, work, expected)
-
-
 def bench_fleet_size(n: int, runs: int) -> FleetResult:
     result = FleetResult(n)
     with tempfile.TemporaryDirectory(prefix="bench-agent-", dir="/dev/shm") as tmp:
@@ -154,7 +123,7 @@ def bench_fleet_size(n: int, runs: int) -> FleetResult:
         say(f"  {n} hosts: creating the fleet, bootstrap, converging apply")
         fleet = Fleet.create(n, work / "fleet")
         try:
-            _, every = converge(fleet, work)
+            every = converge(fleet, work)
             by_name = {tool[0]: tool for tool in every}
             pyprov, floor = by_name["pyprov"], by_name["paramiko"]
             say(f"  {n} hosts: resident agents replaced by loop agents "

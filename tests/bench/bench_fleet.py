@@ -242,34 +242,41 @@ def _resident_agents(fleet: Fleet, running: bool) -> None:
             raise SystemExit(f"agent serve {flag} failed on {name}: {done.stdout}{done.stderr}")
 
 
+def converge(fleet: Fleet, work: Path) -> list[Tool]:
+    """Manifests, bootstrap (a resident agent per host), a converging apply; then every
+    tool to time, checked against the daemon.json the hosts now hold."""
+    n = len(fleet.hosts)
+    (work / "manifests").mkdir()
+    (work / "manifests" / "daemon.yml").write_text(MANIFEST)
+    (work / "ssh_config").write_text("")
+    common = ["-i", str(fleet.directory / "inventory.ini"), "--known-hosts",
+              str(fleet.known_hosts), "--ssh-config", str(work / "ssh_config"),
+              "--forks", str(n)]
+    env = {**base_env(work), "PYPROV_STATE_DIR": str(work / "controller-state")}
+    # Here, where PyPI is reachable (the controller netns has no way out); just before
+    # the bootstrap: the cache key is a digest of the checkout's sources.
+    build_wheelhouse(HostPython.local(), distribution_version("pyprov"))
+    for step in (["bootstrap", *common], ["apply", *common, str(work / "manifests")]):
+        done = fleet.run_in_controller([PY, "-m", "controller", *step], cwd=REPO,
+                                       env=env, capture_output=True, text=True)
+        if done.returncode not in (0, 2):
+            raise SystemExit(f"pyprov {step[0]} failed ({done.returncode}):\n"
+                             f"{done.stdout[-3000:]}{done.stderr[-3000:]}")
+    expected = work / "daemon.json"
+    expected.write_bytes(fleet.run_in_controller(
+        fleet.ssh_argv(fleet.names[0], f"cat {DAEMON_JSON}"),
+        capture_output=True, check=True).stdout)
+    return tools(fleet, work, expected)
+
+
 def bench(n: int, runs: int) -> tuple[list[tuple[str, float, float, float]],
                                       tuple[float, float]]:
     with tempfile.TemporaryDirectory(prefix="bench-fleet-", dir="/dev/shm") as tmp:
         work = Path(tmp)
         fleet = Fleet.create(n, work / "fleet")
         try:
-            (work / "manifests").mkdir()
-            (work / "manifests" / "daemon.yml").write_text(MANIFEST)
-            (work / "ssh_config").write_text("")
-            common = ["-i", str(fleet.directory / "inventory.ini"), "--known-hosts",
-                      str(fleet.known_hosts), "--ssh-config", str(work / "ssh_config"),
-                      "--forks", str(n)]
-            env = {**base_env(work), "PYPROV_STATE_DIR": str(work / "controller-state")}
-            # Here, where PyPI is reachable (the controller netns has no way out); just before
-            # the bootstrap: the cache key is a digest of the checkout's sources.
-            build_wheelhouse(HostPython.local(), distribution_version("pyprov"))
-            for step in (["bootstrap", *common], ["apply", *common, str(work / "manifests")]):
-                done = fleet.run_in_controller([PY, "-m", "controller", *step], cwd=REPO,
-                                               env=env, capture_output=True, text=True)
-                if done.returncode not in (0, 2):
-                    raise SystemExit(f"pyprov {step[0]} failed ({done.returncode}):\n"
-                                     f"{done.stdout[-3000:]}{done.stderr[-3000:]}")
-            expected = work / "daemon.json"
-            expected.write_bytes(fleet.run_in_controller(
-                fleet.ssh_argv(fleet.names[0], f"cat {DAEMON_JSON}"),
-                capture_output=True, check=True).stdout)
             rows = []
-            every = tools(fleet, work, expected)
+            every = converge(fleet, work)
             for tool in every:
                 print(f"  {n} hosts: {tool[0]}: {' '.join(tool[1])}", flush=True)
                 rows.append((tool[0], *timed(fleet, tool, runs)))

@@ -62,6 +62,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tests.waiting import poll
+
 __all__ = [
     "DEFAULT_HOSTS",
     "SSHD",
@@ -840,7 +842,7 @@ class Fleet:
             if host.sshd_pid is not None and host._proc is not None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(host._proc.pid, signal.SIGKILL)
-        _wait_until(lambda: all(h.sshd_pid is None for h in running), STOP_TIMEOUT)
+        poll(lambda: all(h.sshd_pid is None for h in running), STOP_TIMEOUT)
         for host in running:
             if host.sshd_pid is not None:
                 problems.append(f"{host.name}: sshd pid {host.sshd_pid} survived SIGKILL")
@@ -884,7 +886,7 @@ class Fleet:
         # until pid 1 reaps them, which takes up to ~2 s on this machine kind: wait a bit, so
         # that `pgrep sshd` after teardown is clean; harmless if it takes longer.
         if wait_reaped:
-            _wait_until(lambda: not any(_orphan_zombie(pid) for pid in killed), 3.0)
+            poll(lambda: not any(_orphan_zombie(pid) for pid in killed), 3.0)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -987,7 +989,7 @@ def reap_stale_fleets() -> list[str]:
                 if json.loads(state_file.read_text())["ns_prefix"] == prefix:
                     shutil.rmtree(state_file.parent, ignore_errors=True)
                     reaped.append(f"directory {state_file.parent}")
-    _wait_until(lambda: not any(_orphan_zombie(pid) for pid in killed), 3.0)
+    poll(lambda: not any(_orphan_zombie(pid) for pid in killed), 3.0)
     return reaped
 
 
@@ -1049,14 +1051,6 @@ def _mounts_under(root: Path) -> list[str]:
             found.append(mount_point)
     return sorted(found, key=len, reverse=True)
 
-
-def _wait_until(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def _log_says_listening(host: Host) -> bool:

@@ -32,11 +32,13 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.waiting import wait_for
 
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
@@ -131,18 +133,6 @@ def _mounts_under(root: Path) -> list[str]:
     return found
 
 
-def wait_for(condition: Callable[[], Any], timeout: float, what: str,
-             interval: float = 0.05) -> Any:
-    """Poll ``condition`` until it returns something truthy; fail naming ``what``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up after {timeout:.0f}s waiting for {what}", pytrace=False)
-        time.sleep(interval)
-
 
 class IsolatedDockerd:
     """One dockerd in its own namespaces and temp dirs; ``start``/``stop`` can repeat."""
@@ -219,8 +209,8 @@ class IsolatedDockerd:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         if leftovers:
-            wait_for(lambda: not _pids_in_netns(self._netns_id), 10,
-                     f"processes {leftovers} in netns {self.netns} to die")
+            wait_for(lambda: not _pids_in_netns(self._netns_id),
+                     f"processes {leftovers} in netns {self.netns} to die", timeout=10)
 
     def restart(self) -> None:
         self.stop()

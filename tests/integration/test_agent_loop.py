@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from agent.state import StateDir
 from tests.conftest import REPO, write_manifest
 from tests.integration.test_container_resource import Host, container_manifest, host
 from tests.registry.server import Registry
+from tests.waiting import wait_for
 
 pytest_plugins = ["tests.registry.fixtures"]
 __all__ = ["host"]  # the fixture, shared with the Container resource's tests
@@ -64,12 +65,6 @@ def agent_loop(host: Host, *args: str) -> Iterator[subprocess.Popen[bytes]]:
             proc.terminate()
             proc.wait(timeout=60)
 
-
-def wait_for(condition: Callable[[], object], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def status(host: Host) -> dict[str, object]:

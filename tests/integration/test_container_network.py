@@ -22,7 +22,6 @@ import shlex
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, ip_network
@@ -40,6 +39,7 @@ from agent.runtime.network.ports import ANY
 from agent.runtime.network.proxy import Proxy
 from agent.runtime.network.records import PublishedPort
 from tests.conftest import REPO
+from tests.waiting import poll
 
 BUSYBOX = "/bin/busybox"
 TIMEOUT = 20.0
@@ -175,14 +175,6 @@ def spawner() -> Iterator[Spawn]:
             child.communicate(timeout=TIMEOUT)
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = TIMEOUT) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
-
 
 def listening(pid: int, port: int) -> bool:
     """Whether the namespace ``pid`` is in has a TCP socket listening on ``port`` (httpd's
@@ -206,7 +198,7 @@ def httpd(spawn: Spawn, netns_path: Path, port: int, www: Path) -> None:
     listens."""
     server = spawn("nsenter", f"--net={netns_path}", BUSYBOX, "httpd", "-f", "-p", str(port),
                    "-h", str(www))
-    assert wait_for(lambda: listening(server.pid, port) or server.poll() is not None)
+    assert poll(lambda: listening(server.pid, port) or server.poll() is not None)
     assert server.poll() is None, server.communicate()
 
 

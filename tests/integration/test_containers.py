@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +23,7 @@ import pytest
 
 from tests.conftest import REPO, Result
 from tests.registry.server import Registry
+from tests.waiting import wait_for
 
 pytest_plugins = ["tests.registry.fixtures"]
 
@@ -47,15 +48,6 @@ class Host:
     def inspect(self, name: str) -> dict[str, object]:
         return json.loads(self.ok("inspect", name))[0]  # type: ignore[no-any-return]
 
-
-def wait_for(check: Callable[[], object], timeout: float = 15, what: str = "") -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what or check}"
-        time.sleep(0.05)
 
 
 def http_get(url: str, timeout: float = 5) -> str:

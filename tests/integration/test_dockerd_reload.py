@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import Result, RunPyprov, write_manifest
-from tests.integration.dockerd_fixture import IsolatedDockerd, isolated_dockerd, wait_for
+from tests.integration.dockerd_fixture import IsolatedDockerd, isolated_dockerd
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.dockerd
 
@@ -140,8 +141,8 @@ def test_reloadable_keys_reach_the_running_dockerd_by_sighup(
     assert json.loads(dockerd.config.read_text()) == {"debug": False, **REGISTRY_SETTINGS}
     # dockerd reads the new file: the mirror (with the slash dockerd appends) and the
     # insecure registry show up in /info, from the same process.
-    info = wait_for(lambda: _info_if(dockerd, _has_registry_settings), 10,
-                    f"{MIRROR}/ and {INSECURE} in GET /info")
+    info = wait_for(lambda: _info_if(dockerd, _has_registry_settings),
+                    f"{MIRROR}/ and {INSECURE} in GET /info", timeout=10)
     assert dockerd.pid == pid, "dockerd was restarted, not reloaded"
     assert dockerd.reload_count() == 1
     assert guard.calls == []
@@ -269,5 +270,5 @@ def test_a_symlink_to_the_config_file_updates_what_dockerd_reads(
     assert json.loads(dockerd.config.read_text()) == {"debug": False, **REGISTRY_SETTINGS}, (
         "dockerd was told to reload, but the file it reads did not change")
     assert link.is_symlink()
-    wait_for(lambda: _info_if(dockerd, _has_registry_settings), 10,
-             f"{MIRROR}/ and {INSECURE} in GET /info")
+    wait_for(lambda: _info_if(dockerd, _has_registry_settings),
+             f"{MIRROR}/ and {INSECURE} in GET /info", timeout=10)

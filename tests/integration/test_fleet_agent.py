@@ -10,12 +10,11 @@ such hosts, and still installs the unit (checked with ``systemd-analyze verify``
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from tests.fleet import Fleet
 from tests.integration.test_fleet_apply import bootstrapped, daemon_json, pyprov, site
+from tests.waiting import wait_for
 
 pytest_plugins = ["tests.fleet.fixtures"]
 __all__ = ["bootstrapped", "site"]  # fixtures shared with the controller's fleet tests
@@ -24,12 +23,6 @@ UNIT = "/etc/systemd/system/pyprov-agent.service"
 CRON = "/etc/cron.d/pyprov-drift"
 EDIT = '{"registry-mirrors": ["https://evil.example"]}'
 
-
-def wait_for(condition: Callable[[], object], what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.5)
 
 
 def agent_status(fleet: Fleet, name: str) -> dict[str, object]:

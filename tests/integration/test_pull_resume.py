@@ -7,13 +7,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from tests.conftest import REPO
 from tests.registry.behaviours import ranged, stall_mid_body
 from tests.registry.contents import TestImages
 from tests.registry.hostile import HostileRegistry
+from tests.waiting import wait_for
 
 pytest_plugins = ["tests.registry.fixtures"]
 CUT = 64 * 1024
@@ -24,13 +24,6 @@ def pyprov(state: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "agent", *args], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
-
-def wait_for(condition: object, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.02)
 
 
 def test_a_killed_pull_resumes_without_downloading_again(

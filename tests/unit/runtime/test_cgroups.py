@@ -30,6 +30,7 @@ from agent.runtime.cgroups import (
     detect,
 )
 from agent.runtime.cgroups.base import CgroupError, parse_mounts
+from tests.waiting import poll
 
 UNIFIED = Path("/sys/fs/cgroup/unified")
 MIB = 1 << 20
@@ -56,14 +57,6 @@ def scrub(top: Path) -> None:
         child.rmdir()
     top.rmdir()
 
-
-def wait_for(condition: Callable[[], bool], timeout: float = 3.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 @pytest.fixture
@@ -224,9 +217,9 @@ def test_v1_kill_all_stops_a_fork_bomb(v1: V1Driver, subtree: str, spawn: Spawn)
     ))
     v1.attach(name, bomb.pid)
     release(bomb)
-    assert wait_for(lambda: len(v1.pids(name)) >= 10)
+    assert poll(lambda: len(v1.pids(name)) >= 10)
     v1.kill_all(name, signal.SIGKILL)
-    assert wait_for(lambda: v1.pids(name) == [], timeout=2)
+    assert poll(lambda: v1.pids(name) == [], timeout=2)
     assert v1_file(v1, "freezer", name, "freezer.state") == "THAWED"
     v1.remove(name)
 

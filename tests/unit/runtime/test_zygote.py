@@ -7,18 +7,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from agent.runtime.zygote import request_start
 from tests.conftest import REPO
-
-
-def wait_for(check: object, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
+from tests.waiting import wait_for
 
 
 def running(pid: int) -> bool:

@@ -11,26 +11,18 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
 from agent.runtime.network.proxy import Proxy
 from tests.conftest import REPO
+from tests.waiting import poll
 
 TIMEOUT = 20.0
 
 Handler = Callable[[socket.socket], None]
 
-
-def wait_for(condition: Callable[[], bool], timeout: float = TIMEOUT) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def recv_all(sock: socket.socket) -> bytes:
@@ -121,7 +113,7 @@ def test_tcp_half_close_from_the_container_side(tcp_server, proxied) -> None:
         client.sendall(b"still talking")    # ... and our direction is still open
         client.shutdown(socket.SHUT_WR)
         assert client.recv(1) == b""         # both directions done: the proxy closes
-    assert wait_for(lambda: received == [b"still talking"])
+    assert poll(lambda: received == [b"still talking"])
 
 
 def test_many_connections_at_once_on_one_thread(tcp_server, proxied) -> None:
@@ -229,7 +221,7 @@ def test_udp_mappings_expire_when_idle(udp_server, proxied) -> None:
     with udp_client() as client:
         assert ask(client, address, b"one")[0] == b"ONE"
         assert proxy.udp_clients() == 1
-        assert wait_for(lambda: proxy.udp_clients() == 0)
+        assert poll(lambda: proxy.udp_clients() == 0)
         assert ask(client, address, b"two")[0] == b"TWO"  # a fresh mapping serves it
         assert proxy.udp_clients() == 1
 
