@@ -115,10 +115,8 @@ class Runtime:
         with self.store.locked():
             for leftover in self.store.incomplete():
                 self._discard(self.store.directory(leftover))
-            known = set(self.store.ids())
-            for orphan in self.network.attachments():  # its container is gone: a crash
-                if orphan.container_id not in known:
-                    self.network.detach(orphan.container_id)
+            for orphan in self.network.attached_ids() - set(self.store.ids()):
+                self.network.detach(orphan)  # its container is gone: a crash left it
             holder = self.store.by_name(spec.name)
             if holder is not None:
                 raise NameInUse(spec.name, holder.id)

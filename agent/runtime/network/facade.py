@@ -101,6 +101,11 @@ class Network:
         those whose container is gone."""
         return [record.attachment for record in self.store.all()]
 
+    def attached_ids(self) -> set[str]:
+        """The containers with something on the bridge, from the records' names alone
+        (every creation checks them for orphans: no record is parsed)."""
+        return self.store.ids()
+
     def attached(self, container_id: str) -> bool:
         """Whether anything of the container's is on the bridge, even if the container's
         own record never learnt it (a start killed between attach and that record)."""

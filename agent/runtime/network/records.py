@@ -139,6 +139,13 @@ class AttachmentStore:
         with contextlib.suppress(FileNotFoundError):
             self.path(container_id).unlink()
 
+    def ids(self) -> set[str]:
+        try:
+            return {entry.name[:-5] for entry in os.scandir(self.directory)
+                    if entry.name.endswith(".json")}
+        except FileNotFoundError:
+            return set()
+
     def all(self) -> list[Record]:
         if not self.directory.is_dir():
             return []
