@@ -75,7 +75,6 @@ class LoopSettings:
 class _Pass:
     pid: int
     pipe: int
-    started: float
     data: bytearray = field(default_factory=bytearray)
 
 
@@ -249,7 +248,7 @@ class Runner:
             os.close(read_end)
             self._child(write_end, parent)
         os.close(write_end)
-        self._pass = _Pass(pid, read_end, time.monotonic())
+        self._pass = _Pass(pid, read_end)
         selector.register(read_end, selectors.EVENT_READ, "pass")
 
     def _child(self, result_fd: int, parent: int) -> None:
@@ -335,8 +334,8 @@ class Runner:
         _say("waiting for the current pass to finish")
         deadline = time.monotonic() + self.settings.stop_timeout
         while self._pass is not None and time.monotonic() < deadline:
-            for _key, _ in selector.select(0.2):
-                if _key.data == "pass":
+            for key, _ in selector.select(0.2):
+                if key.data == "pass":
                     self._collect(selector)
         if self._pass is not None:
             _say("abandoning the current pass (the next start repairs what it left)")
